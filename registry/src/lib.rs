@@ -1,0 +1,1 @@
+//! MagFlock package format.
