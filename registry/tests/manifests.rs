@@ -1,0 +1,85 @@
+//! Every `tests/manifests/good-*.toml` parses (and survives a canonical round
+//! trip); every `bad-*.toml` is refused with the snapshotted message.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use magflock_registry::Manifest;
+
+fn manifest_files(prefix: &str) -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/manifests");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter_map(|p| {
+            let stem = p.file_stem()?.to_str()?.to_owned();
+            stem.starts_with(prefix)
+                .then(|| (stem, std::fs::read_to_string(&p).unwrap()))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn good_manifests_parse_and_round_trip_through_canonical_toml() {
+    let files = manifest_files("good-");
+    assert!(files.len() >= 3);
+    for (name, text) in files {
+        let m = Manifest::from_toml_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let canonical = m.to_canonical_toml();
+        let again = Manifest::from_toml_str(&canonical)
+            .unwrap_or_else(|e| panic!("{name} canonical: {e}\n{canonical}"));
+        assert_eq!(m, again, "{name}");
+        assert_eq!(again.to_canonical_toml(), canonical, "{name}");
+    }
+}
+
+#[test]
+fn bad_manifests_are_refused_with_a_message_naming_field_and_reason() {
+    let files = manifest_files("bad-");
+    assert!(files.len() >= 12);
+    for (name, text) in files {
+        let err = match Manifest::from_toml_str(&text) {
+            Ok(_) => panic!("{name} was accepted"),
+            Err(e) => e,
+        };
+        insta::assert_snapshot!(name, format!("code: {}\n{err}", err.code()));
+    }
+}
+
+#[test]
+fn full_manifest_resolves_resources_capabilities_and_endpoints() {
+    let text = manifest_files("good-full").pop().map(|(_, t)| t).unwrap();
+    let m = Manifest::from_toml_str(&text).unwrap();
+    use magflock_registry::Capability;
+    assert_eq!(
+        m.capabilities().into_iter().collect::<Vec<_>>(),
+        vec![Capability::Logging, Capability::Config, Capability::Kv]
+    );
+    let r = m.resources();
+    assert_eq!(r.fuel, 50_000_000);
+    assert_eq!(r.memory_bytes, 512 * 1024);
+    assert_eq!(r.timeout, std::time::Duration::from_millis(1000));
+    assert_eq!(r.concurrency, 16);
+    let pick = |method, path| m.match_endpoint(method, path).map(|e| e.pattern());
+    assert_eq!(pick("GET", "/todos/stats"), Some("/todos/stats"));
+    assert_eq!(pick("POST", "/todos/stats"), Some("/todos/*"));
+    assert_eq!(pick("PUT", "/todos/1"), Some("/*"));
+    assert_eq!(pick("GET", "/"), Some("/*"));
+    assert_eq!(
+        m.config().get("list.max-items").map(String::as_str),
+        Some("100")
+    );
+}
+
+#[test]
+fn deeply_nested_values_are_refused_without_overflowing_the_stack() {
+    for open in ["[", "{a="] {
+        let text = format!("name = {}", open.repeat(60_000 / open.len()));
+        let text = &text[..text.len().min(64 * 1024)];
+        assert!(Manifest::from_toml_str(text).is_err());
+    }
+}
