@@ -1,1 +1,187 @@
-//! store
+//! The MagFlock control-plane store: projects, API keys, trusted signing keys,
+//! installations and their validation trail, resource usage and violations,
+//! the audit log, and the key-value capability's data.
+//!
+//! # One code path for SQLite and PostgreSQL: `sqlx::AnyPool`
+//!
+//! SQLite (embedded, the default) and PostgreSQL (scale-out) run the same
+//! queries through sqlx's `Any` driver, picked by URL scheme. `Any` covers
+//! everything the schema needs in sqlx 0.9: `i64`, `String`, `Vec<u8>`
+//! (BLOB/BYTEA), typed NULLs, `RETURNING`, `ON CONFLICT`, transactions and
+//! migrations. An enum over `SqlitePool`/`PgPool` would double every query
+//! site for no gain. What `Any` does not give, and how the store copes:
+//!
+//! - Placeholders: SQL text goes to the engine untouched. Every query uses
+//!   `$N`, which PostgreSQL speaks natively and sqlx's SQLite driver maps to
+//!   argument N (a `$N` may repeat). `QueryBuilder<Any>` is *not* usable: it
+//!   writes `?`, which PostgreSQL rejects; `sql::Sql` builds the few dynamic
+//!   queries instead.
+//! - Types: only BIGINT, TEXT and BLOB/BYTEA are read back; booleans are
+//!   stored as 0/1. PostgreSQL's `SUM(bigint)` is NUMERIC, which `Any` cannot
+//!   decode, so sums are cast back to BIGINT.
+//! - SQLite connection settings: `Any` options are a bare URL, so
+//!   `create_if_missing` is requested with `mode=rwc` and WAL, `busy_timeout`
+//!   and foreign keys are set by PRAGMA on every new connection.
+//! - Migrations live in two folders (`migrations/sqlite`,
+//!   `migrations/postgres`) that must describe the same schema.
+
+mod audit;
+mod error;
+mod installations;
+mod keys;
+mod kv;
+mod model;
+mod sql;
+mod usage;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+pub use error::StoreError;
+pub use keys::is_valid_project_id;
+pub use model::*;
+
+/// Rows returned by a listing when the caller does not say.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// The most rows any listing returns.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// How long a SQLite connection waits for a lock before failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections in a PostgreSQL pool.
+const PG_MAX_CONNECTIONS: u32 = 10;
+/// Connections in a SQLite pool: readers run in parallel under WAL, writers
+/// queue on the database lock.
+const SQLITE_MAX_CONNECTIONS: u32 = 8;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The database engine behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DbKind {
+    /// Picks the engine from a database URL's scheme.
+    pub fn from_url(url: &str) -> Result<DbKind, StoreError> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(DbKind::Sqlite),
+            "postgres" | "postgresql" => Ok(DbKind::Postgres),
+            _ => Err(StoreError::Invalid(format!(
+                "database URL scheme `{scheme}` is not supported (use sqlite: or postgres:)"
+            ))),
+        }
+    }
+}
+
+/// A handle on the control-plane database. Cheap to clone (a pool inside).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    kind: DbKind,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite:` or `postgres:`) and applies the migrations.
+    ///
+    /// A SQLite file is created if missing and put in WAL mode.
+    /// `sqlite::memory:` works too, on a single connection.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let kind = DbKind::from_url(url)?;
+        let pool = match kind {
+            DbKind::Sqlite => connect_sqlite(url).await?,
+            DbKind::Postgres => {
+                let options: AnyConnectOptions = url.parse()?;
+                AnyPoolOptions::new()
+                    .max_connections(PG_MAX_CONNECTIONS)
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        let migrator = match kind {
+            DbKind::Sqlite => &SQLITE_MIGRATIONS,
+            DbKind::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await?;
+        tracing::debug!(?kind, "control-plane store ready");
+        Ok(Store { pool, kind })
+    }
+
+    /// The engine behind this store.
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    /// Readiness: one round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The underlying pool, for diagnostics and tests. Store data through the
+    /// typed methods.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn connect_sqlite(url: &str) -> Result<AnyPool, StoreError> {
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let mut url = url.to_owned();
+    if !in_memory && !url.contains("mode=") {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str("mode=rwc");
+    }
+    let options: AnyConnectOptions = url.parse()?;
+    let mut pool = AnyPoolOptions::new().after_connect(move |conn, _meta| {
+        Box::pin(async move {
+            // busy_timeout first, so switching to WAL can wait for a lock.
+            // journal_mode=WAL persists in the file; on later connections it
+            // is a no-op. (In-memory databases answer "memory".)
+            let pragmas = format!(
+                "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;",
+                SQLITE_BUSY_TIMEOUT.as_millis()
+            );
+            conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
+            Ok(())
+        })
+    });
+    pool = if in_memory {
+        // Each new connection would open a fresh, empty in-memory database:
+        // keep exactly one, forever.
+        pool.max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        pool.max_connections(SQLITE_MAX_CONNECTIONS)
+    };
+    Ok(pool.connect_with(options).await?)
+}
+
+/// Now, in unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A listing's row count: the default when unset, at least 1, at most [`MAX_LIMIT`].
+pub(crate) fn clamp_limit(limit: Option<u32>) -> i64 {
+    i64::from(limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT))
+}
