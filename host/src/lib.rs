@@ -1,1 +1,27 @@
-//! MagFlock host.
+//! MagFlock host: runs signed WebAssembly extensions for many projects under
+//! fuel, deadline, memory, concurrency and capability limits, and serves the
+//! control API and the app gateway.
+//!
+//! Where things live: [`engine`] (wasmtime settings), [`runtime`] (loading
+//! and invoking components), [`capabilities`] (one module per capability),
+//! [`install`] (the install pipeline), [`usage`] (usage and violation
+//! records), [`api`] (HTTP surfaces), [`cli`] (the `magflock` commands).
+
+pub mod api;
+pub mod capabilities;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod install;
+pub mod runtime;
+pub mod server;
+pub mod state;
+pub mod usage;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,1 +1,31 @@
-fn main() {}
+use clap::Parser;
+use magflock_host::cli::{self, Cli, Command, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> miette::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Up(args) => cli::up::run(args).await,
+        Command::Serve(args) => cli::serve(args).await,
+        Command::Keys(cmd) => cli::package::keys(cmd),
+        Command::Pack(args) => cli::package::pack(args),
+        Command::Sign(args) => cli::package::sign(args),
+        Command::Verify(args) => cli::package::verify(args),
+        Command::Openapi => {
+            let doc = magflock_host::api::openapi();
+            println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| miette::miette!("{e}"))?);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The HTTP surfaces: control API (`/v1`), app gateway (`/x`), health,
+//! metrics and the OpenAPI document. [`app`] is used by `main` and by tests.
+
+pub mod auth;
+pub mod control;
+pub mod gateway;
+pub mod metrics;
+pub mod problem;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "MagFlock control API", description = "Projects, API keys, trusted publisher keys, \
+        extension installations, usage and violations. Errors are RFC 9457 problem+json with a stable `code`."),
+    components(schemas(problem::Problem))
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of the control API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = OpenApiRouter::<Arc<AppState>>::with_openapi(ApiDoc::openapi())
+        .merge(control::router())
+        .split_for_parts();
+    api
+}
+
+/// Builds the whole HTTP application.
+pub fn app(state: Arc<AppState>) -> Router {
+    let (control, api) =
+        OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(control::router()).split_for_parts();
+    let api = Arc::new(api);
+    let x_request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(control)
+        .route("/openapi.json", get(move || {
+            let api = api.clone();
+            async move { Json(api.as_ref().clone()) }
+        }))
+        .route("/x/{project}/{extension}", any(gateway::root))
+        .route("/x/{project}/{extension}/", any(gateway::nested_root))
+        .route("/x/{project}/{extension}/{*rest}", any(gateway::nested))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .fallback(|| async { problem::ApiError::not_found("no such route") })
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let db = state.store.ping().await.is_ok();
+    let body = serde_json::json!({
+        "database": if db { "ok" } else { "unavailable" },
+        "installations": state.runtime.active_count(),
+        "usage_pending": state.runtime.usage.pending(),
+    });
+    let status = if db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    match &state.metrics {
+        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
+        None => problem::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "metrics_unavailable", "metrics are off")
+            .into_response(),
+    }
+}

@@ -1,0 +1,99 @@
+//! The one API error type: logs internals, answers RFC 9457 problem+json with
+//! a stable `code` and nothing internal (no SQL, no paths, no stack traces).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable, machine-readable code.
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub request_id: Option<String>,
+    pub retry_after: Option<u32>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, detail: detail.into(), request_id: None, retry_after: None }
+    }
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+    /// An internal failure: the cause is logged, the client sees a generic
+    /// message.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the host failed to handle the request")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("Error").to_owned();
+        let body = Problem {
+            kind: format!("https://magflock.dev/problems/{}", self.code),
+            title,
+            status: self.status.as_u16(),
+            detail: self.detail,
+            code: self.code.to_owned(),
+            request_id: self.request_id,
+        };
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+impl From<magflock_store::StoreError> for ApiError {
+    fn from(e: magflock_store::StoreError) -> Self {
+        use magflock_store::StoreError as E;
+        match &e {
+            E::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m.clone()),
+            E::NotFound(m) => Self::not_found(m.clone()),
+            E::Invalid(m) => Self::bad_request("invalid", m.clone()),
+            _ => {
+                tracing::error!(error = %e, "control-plane store error");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable",
+                    "the control-plane database is unavailable; retry later")
+            }
+        }
+    }
+}
+
+impl From<crate::install::InstallError> for ApiError {
+    fn from(e: crate::install::InstallError) -> Self {
+        use crate::install::InstallError as E;
+        match e {
+            E::Store(s) => s.into(),
+            E::Io(io) => ApiError::internal(&io),
+            E::AlreadyInstalled { .. } => Self::new(StatusCode::CONFLICT, "already_installed", e.to_string()),
+            other => Self::new(StatusCode::UNPROCESSABLE_ENTITY, other.code(), other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Capabilities: what an extension may reach beyond its own sandbox. Deny by
+//! default. Each capability has the same shape: a context built from the
+//! manifest grant and the project's approval, a view implementing the
+//! generated `Host` trait, and an `add_to_linker` that is called only when the
+//! capability is granted. Calls are checked again at run time where a grant
+//! has a finer grain than "linked or not".
+
+pub mod config;
+pub mod kv;
+pub mod logging;
+pub mod wasi;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use magflock_registry::Capability;
+use wasmtime::component::Linker;
+
+use crate::runtime::state::InvocationState;
+
+/// What one installation may use, shared by all its invocations.
+pub struct Grants {
+    pub project: String,
+    pub extension: String,
+    pub version: String,
+    pub granted: BTreeSet<Capability>,
+    pub kv: Option<kv::KvCtx>,
+    pub config: Option<config::ConfigCtx>,
+}
+
+/// Builds the linker for one installation: the base WASI interfaces every
+/// component gets, plus exactly the granted capabilities.
+pub fn linker_for(
+    engine: &wasmtime::Engine,
+    granted: &BTreeSet<Capability>,
+) -> wasmtime::Result<Linker<InvocationState>> {
+    let mut linker = Linker::new(engine);
+    wasi::add_base_to_linker(&mut linker)?;
+    for cap in granted {
+        match cap {
+            Capability::Logging => logging::add_to_linker(&mut linker)?,
+            Capability::Config => config::add_to_linker(&mut linker)?,
+            Capability::Kv => kv::add_to_linker(&mut linker)?,
+        }
+    }
+    Ok(linker)
+}
+
+/// The grants of an installation, ready for its invocations.
+pub fn grants(
+    store: &Arc<magflock_store::Store>,
+    project: &str,
+    manifest: &magflock_registry::Manifest,
+    granted: BTreeSet<Capability>,
+) -> Grants {
+    let kv = granted.contains(&Capability::Kv).then(|| kv::KvCtx {
+        store: store.clone(),
+        project: project.to_owned(),
+        extension: manifest.name().as_str().to_owned(),
+    });
+    let config = granted
+        .contains(&Capability::Config)
+        .then(|| config::ConfigCtx::new(manifest.config().clone()));
+    Grants {
+        project: project.to_owned(),
+        extension: manifest.name().as_str().to_owned(),
+        version: manifest.version().to_string(),
+        granted,
+        kv,
+        config,
+    }
+}

@@ -1,0 +1,163 @@
+//! `magflock up`: the embedded default. SQLite control plane and packages in
+//! a data directory, a dev publisher key trusted, the first-party extensions
+//! signed with it and installed into a `demo` project; prints the URLs and a
+//! demo API key and writes them to `<data-dir>/up.json` for scripts.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+
+use crate::config::HostConfig;
+use crate::state::AppState;
+
+/// First-party extensions `up` installs into the demo project.
+const FIRST_PARTY: &[&str] = &["hello"];
+const DEMO_PROJECT: &str = "demo";
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Where the database, packages, keys and up.json live.
+    #[arg(long, default_value = ".magflock")]
+    pub data_dir: PathBuf,
+    /// Port on 127.0.0.1 for the control API and the app gateway.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Built first-party components (`scripts/build-wasm.sh` output).
+    #[arg(long, default_value = "build/wasm")]
+    pub wasm_dir: PathBuf,
+    /// Use this database instead of the embedded SQLite one.
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> Result<String> {
+    if let Ok(s) = std::fs::read_to_string(path) {
+        let s = s.trim().to_owned();
+        if !s.is_empty() {
+            return Ok(s);
+        }
+    }
+    let value = make();
+    write_private(path, &value)?;
+    Ok(value)
+}
+
+fn write_private(path: &Path, value: &str) -> Result<()> {
+    std::fs::write(path, format!("{value}\n")).into_diagnostic().wrap_err_with(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).into_diagnostic()?;
+    }
+    Ok(())
+}
+
+fn random_token() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 24];
+    rand::rng().fill_bytes(&mut b);
+    format!("mfadmin_{}", hex::encode(b))
+}
+
+fn spinner(msg: String) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb.set_message(msg);
+    pb
+}
+
+pub async fn run(args: UpArgs) -> Result<()> {
+    let data_dir = &args.data_dir;
+    std::fs::create_dir_all(data_dir.join("keys"))
+        .into_diagnostic()
+        .wrap_err_with(|| format!("creating {}", data_dir.display()))?;
+    let admin_token = read_or_create(&data_dir.join("admin-token"), random_token)?;
+    let dev_key_prefix = data_dir.join("keys").join("dev-publisher");
+    let dev_key = if dev_key_prefix.with_extension("key").exists() {
+        super::package::read_secret_key(&dev_key_prefix.with_extension("key"))?
+    } else {
+        super::package::generate_keys(&dev_key_prefix, Some("dev"), false)?
+    };
+
+    let url = args.database_url.clone().unwrap_or_else(|| super::sqlite_url(data_dir));
+    let mut config = HostConfig::new(data_dir.clone(), url, admin_token.clone());
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .into_diagnostic()
+        .wrap_err_with(|| format!("port {} is busy; pass --port to use another", args.port))?;
+    let state = AppState::start(config).await.map_err(|e| miette!("{e:#}"))?;
+
+    // Trust the dev publisher key.
+    let public = dev_key.public_key();
+    let trusted = state.store.list_trusted_keys().await.map_err(|e| miette!("{e}"))?;
+    if !trusted.iter().any(|k| k.key_id == public.key_id() && k.revoked_at.is_none()) {
+        state
+            .store
+            .add_trusted_key(&public.key_id(), &public.to_string(), Some("dev publisher (magflock up)"))
+            .await
+            .map_err(|e| miette!("trusting the dev key: {e}"))?;
+    }
+
+    // The demo project and its API key.
+    if state.store.get_project(DEMO_PROJECT).await.map_err(|e| miette!("{e}"))?.is_none() {
+        state.store.create_project(DEMO_PROJECT).await.map_err(|e| miette!("{e}"))?;
+    }
+    let key_path = data_dir.join("demo-api-key");
+    let existing = std::fs::read_to_string(&key_path).ok().map(|s| s.trim().to_owned());
+    let api_key = match existing {
+        Some(k) if state.store.authenticate_api_key(&k).await.ok().flatten().is_some() => k,
+        _ => {
+            let (_, secret) =
+                state.store.create_api_key(DEMO_PROJECT, Some("demo (magflock up)")).await.map_err(|e| miette!("{e}"))?;
+            write_private(&key_path, &secret)?;
+            secret
+        }
+    };
+
+    // First-party extensions, signed with the dev key and installed.
+    for name in FIRST_PARTY {
+        let dir = args.wasm_dir.join(name);
+        let pkg = super::package::pack_files(&dir.join("extension.toml"), &dir.join("component.wasm"))
+            .wrap_err_with(|| format!("first-party extension `{name}` is not built; run scripts/build-wasm.sh"))?;
+        let mut pkg = pkg;
+        magflock_registry::sign_package(&mut pkg, &dev_key);
+        let caps: Vec<String> = pkg.manifest().capabilities().iter().map(|c| c.as_str().to_owned()).collect();
+        let current = state.store.get_installation(DEMO_PROJECT, name).await.map_err(|e| miette!("{e}"))?;
+        if let Some(cur) = &current {
+            if cur.package_id == pkg.package_id() && cur.state == magflock_store::InstallationState::Active {
+                continue;
+            }
+            crate::install::uninstall(&state, DEMO_PROJECT, name, "up").await.map_err(|e| miette!("{e}"))?;
+        }
+        let pb = spinner(format!("installing {name} (verifying, compiling, linking)"));
+        let r = crate::install::install_package(&state, DEMO_PROJECT, &pkg.to_bytes(), &caps, "up").await;
+        pb.finish_and_clear();
+        r.map_err(|e| miette!("installing {name} [{}]: {e}", e.code()))?;
+        println!("installed {name}@{}", pkg.manifest().version());
+    }
+
+    let base = format!("http://127.0.0.1:{}", args.port);
+    let info = serde_json::json!({
+        "gateway_url": base,
+        "control_url": base,
+        "project": DEMO_PROJECT,
+        "api_key": api_key,
+        "admin_token": admin_token,
+    });
+    let up_json = data_dir.join("up.json");
+    write_private(&up_json, &serde_json::to_string_pretty(&info).into_diagnostic()?)?;
+    println!();
+    println!("MagFlock is up.");
+    println!("  gateway   {base}/x/{DEMO_PROJECT}/<extension>/...");
+    println!("  control   {base}/v1   (OpenAPI: {base}/openapi.json)");
+    println!("  project   {DEMO_PROJECT}");
+    println!("  api key   {api_key}");
+    println!("  admin     {admin_token}");
+    println!("  written   {}", up_json.display());
+    println!();
+    println!("  try: curl -H 'Authorization: Bearer {api_key}' {base}/x/{DEMO_PROJECT}/hello/");
+    crate::server::serve(state, listener, crate::server::shutdown_signal()).await.into_diagnostic()
+}

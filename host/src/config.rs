@@ -1,0 +1,51 @@
+//! The host's one typed configuration. Parsed once in `main` (flags, then
+//! environment, then defaults) and passed down; no library code reads the
+//! environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::EngineLimits;
+
+/// The host API version this build implements (`magflock:ext` WIT package).
+pub const HOST_API_VERSION: semver::Version = semver::Version::new(0, 1, 0);
+
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where packages, keys and the embedded database live.
+    pub data_dir: PathBuf,
+    /// Control-plane database URL (`sqlite://...` or `postgres://...`).
+    pub database_url: String,
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Bearer token for the control API (`/v1`).
+    pub admin_token: String,
+    /// How long usage records may wait to be batched.
+    pub usage_flush: Duration,
+    /// Largest package upload, in bytes.
+    pub max_upload_bytes: usize,
+    /// Largest request body handed to an extension, in bytes.
+    pub max_request_bytes: usize,
+    pub engine: EngineLimits,
+}
+
+impl HostConfig {
+    /// A configuration with defaults for everything but the paths.
+    pub fn new(data_dir: PathBuf, database_url: String, admin_token: String) -> Self {
+        Self {
+            data_dir,
+            database_url,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_token,
+            usage_flush: Duration::from_millis(200),
+            max_upload_bytes: 80 * 1024 * 1024,
+            max_request_bytes: 16 * 1024 * 1024,
+            engine: EngineLimits::default(),
+        }
+    }
+
+    pub fn packages_dir(&self) -> PathBuf {
+        self.data_dir.join("packages")
+    }
+}

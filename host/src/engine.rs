@@ -1,0 +1,107 @@
+//! The one wasmtime [`Engine`] of a host, and the epoch ticker that drives
+//! invocation deadlines. Every wasmtime setting the host relies on lives here,
+//! each with the reason it is set.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances. A spinning guest is interrupted at most one
+/// tick after its deadline, and yields to other tasks once per tick.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Engine-wide limits, from the host configuration.
+#[derive(Debug, Clone)]
+pub struct EngineLimits {
+    /// Instances that may be alive at once across the whole host (pool slots).
+    pub pool_instances: u32,
+    /// Largest single linear memory any extension may have, in bytes. The
+    /// per-extension aggregate limit is enforced by the store's limiter; this
+    /// is the pool's slot size.
+    pub max_memory_bytes: u64,
+    /// Guest stack limit in bytes.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        Self { pool_instances: 256, max_memory_bytes: 1 << 30, max_wasm_stack: 512 * 1024 }
+    }
+}
+
+/// Builds the host's engine.
+pub fn build_engine(limits: &EngineLimits) -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    // Fuel gives every invocation a deterministic instruction budget: the same
+    // counted loop traps at the same point on every run and every machine.
+    config.consume_fuel(true);
+    // Epochs give the wall-clock deadline: a ticker thread bumps the epoch and
+    // each store's callback decides whether to yield or to stop the guest.
+    config.epoch_interruption(true);
+    // Unbounded guest recursion must trap cleanly, long before the host's own
+    // stack is at risk. Async fibers get a stack this large plus headroom for
+    // host calls.
+    config.max_wasm_stack(limits.max_wasm_stack);
+    config.async_stack_size(limits.max_wasm_stack + 1024 * 1024);
+    // Fresh instance per invocation makes instantiation the hot path; the
+    // pooling allocator keeps it to microseconds by reusing pre-reserved
+    // slots (and copy-on-write memory images) instead of mmap per call.
+    let mut pool = PoolingAllocationConfig::new();
+    let slots = limits.pool_instances.max(1);
+    pool.total_component_instances(slots);
+    // A component compiled from Rust has a handful of core instances (the
+    // program, shims, fixups); leave room for larger toolchains' output.
+    pool.total_core_instances(slots.saturating_mul(8));
+    pool.max_core_instances_per_component(32);
+    pool.total_memories(slots.saturating_mul(2));
+    pool.max_memories_per_component(4);
+    pool.total_tables(slots.saturating_mul(8));
+    pool.max_tables_per_component(16);
+    pool.total_stacks(slots);
+    pool.max_memory_size(usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX));
+    // Keep a few warm slots' pages resident: cheaper re-instantiation for the
+    // busiest extensions without holding memory for idle ones.
+    pool.linear_memory_keep_resident(64 * 1024);
+    pool.table_keep_resident(16 * 1024);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // No threads or shared memory for guests: the `threads` feature of
+    // wasmtime is not compiled in at all.
+    Engine::new(&config)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on its own OS thread, so
+/// that deadlines fire even when every async worker is busy running guests.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: &Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new().name("magflock-epoch".into()).spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })?;
+        Ok(Self { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

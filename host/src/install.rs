@@ -1,0 +1,410 @@
+//! Installing a package into a project: parse, check the host API range,
+//! verify the signature against the host's trust store, compile, check the
+//! imports against the declared capabilities, link with the approved ones,
+//! run `on-install`, activate. Every step is written to
+//! `installation_validations`; a refused install stores nothing else.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use magflock_registry::{Capability, Manifest, Package, TrustStore};
+use magflock_store::{Installation, InstallationState, NewInstallation, NewValidation};
+
+use crate::config::HOST_API_VERSION;
+use crate::runtime::Loaded;
+use crate::runtime::invoke::{Hook, HookError};
+use crate::state::AppState;
+
+/// Why an install (or an approval, or a reload) failed. `code()` is stable.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("package is not valid: {0}")]
+    Package(#[from] magflock_registry::PackageError),
+    #[error("extension {name}@{version} needs host API {range}, this host implements {host}")]
+    HostApi { name: String, version: String, range: String, host: semver::Version },
+    #[error("extension {name}@{version}: signature refused: {source}")]
+    Signature {
+        name: String,
+        version: String,
+        #[source]
+        source: magflock_registry::SignatureError,
+    },
+    #[error("extension {name}@{version}: {source}")]
+    Load {
+        name: String,
+        version: String,
+        #[source]
+        source: crate::runtime::LoadError,
+    },
+    #[error("extension {name} is already installed in project {project} (version {version}); uninstall it first")]
+    AlreadyInstalled { name: String, project: String, version: String },
+    #[error("extension {name}@{version}: on-install failed: {source}")]
+    Hook {
+        name: String,
+        version: String,
+        #[source]
+        source: HookError,
+    },
+    #[error("extension {name} does not request capability `{capability}`; only requested capabilities can be approved")]
+    NotRequested { name: String, capability: String },
+    #[error("unknown capability `{0}`")]
+    UnknownCapability(String),
+    #[error("storage: {0}")]
+    Store(#[from] magflock_store::StoreError),
+    #[error("package storage: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl InstallError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            InstallError::Package(e) => e.code(),
+            InstallError::HostApi { .. } => "host_api_mismatch",
+            InstallError::Signature { source, .. } => source.code(),
+            InstallError::Load { source, .. } => source.code(),
+            InstallError::AlreadyInstalled { .. } => "already_installed",
+            InstallError::Hook { .. } => "install_hook_failed",
+            InstallError::NotRequested { .. } => "capability_not_requested",
+            InstallError::UnknownCapability(_) => "unknown_capability",
+            InstallError::Store(e) => e.code(),
+            InstallError::Io(_) => "storage_unavailable",
+        }
+    }
+}
+
+/// The result of an install request.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct InstallReport {
+    pub installation: serde_json::Value,
+    /// Capabilities the owner still has to approve before the extension
+    /// serves (empty when it is active).
+    pub capabilities_to_approve: Vec<String>,
+}
+
+fn caps_to_strings(c: &BTreeSet<Capability>) -> Vec<String> {
+    c.iter().map(|c| c.as_str().to_owned()).collect()
+}
+
+pub fn parse_caps(list: &[String]) -> Result<BTreeSet<Capability>, InstallError> {
+    list.iter()
+        .map(|s| s.parse::<Capability>().map_err(|_| InstallError::UnknownCapability(s.clone())))
+        .collect()
+}
+
+struct Recorder<'a> {
+    state: &'a AppState,
+    project: &'a str,
+    extension: String,
+    version: String,
+    installation: Option<String>,
+}
+
+impl Recorder<'_> {
+    async fn step<T, E: std::fmt::Display>(&self, step: &str, r: Result<T, E>) -> Result<T, E> {
+        let (ok, detail) = match &r {
+            Ok(_) => (true, "ok".to_owned()),
+            Err(e) => (false, e.to_string()),
+        };
+        let v = NewValidation {
+            installation_id: self.installation.clone(),
+            project_id: self.project.to_owned(),
+            extension: self.extension.clone(),
+            version: self.version.clone(),
+            step: step.to_owned(),
+            ok,
+            detail,
+        };
+        if let Err(e) = self.state.store.add_validation(&v).await {
+            tracing::warn!(error = %e, "validation record not written");
+        }
+        r
+    }
+}
+
+pub async fn trust_store(state: &AppState) -> Result<TrustStore, InstallError> {
+    let mut ts = TrustStore::default();
+    for k in state.store.list_trusted_keys().await? {
+        if k.revoked_at.is_some() {
+            continue;
+        }
+        match k.public_key.parse::<magflock_registry::PublicKey>() {
+            Ok(pk) => {
+                ts.insert(pk);
+            }
+            Err(e) => tracing::warn!(key_id = %k.key_id, error = %e, "trusted key unreadable; skipped"),
+        }
+    }
+    Ok(ts)
+}
+
+/// Verifies and loads a package's component for `project`, linked with
+/// `granted`. Shared by install, approval and the reload at start-up: the
+/// signature is checked every time, never trusted from an earlier check.
+async fn verify_and_link(
+    state: &AppState,
+    rec: &Recorder<'_>,
+    pkg: &Package,
+    granted: Option<BTreeSet<Capability>>,
+) -> Result<(Arc<Loaded>, BTreeSet<Capability>), InstallError> {
+    let m = pkg.manifest();
+    let (name, version) = (m.name().as_str().to_owned(), m.version().to_string());
+    let host_ok = if m.host().matches(&HOST_API_VERSION) {
+        Ok(())
+    } else {
+        Err(InstallError::HostApi {
+            name: name.clone(),
+            version: version.clone(),
+            range: m.host().to_string(),
+            host: HOST_API_VERSION,
+        })
+    };
+    rec.step("host_api", host_ok).await?;
+    let ts = trust_store(state).await?;
+    let verified = magflock_registry::verify_package(pkg, &ts).map_err(|source| InstallError::Signature {
+        name: name.clone(),
+        version: version.clone(),
+        source,
+    });
+    rec.step("signature", verified).await?;
+    let load = |source| InstallError::Load { name: name.clone(), version: version.clone(), source };
+    let component = rec.step("compile", state.runtime.compile(pkg.component().to_vec()).await.map_err(load)).await?;
+    let declared = m.capabilities();
+    let used = rec.step("imports", state.runtime.check_imports(&component, &declared).map_err(load)).await?;
+    let granted = granted.unwrap_or_else(|| declared.clone());
+    let loaded = state
+        .runtime
+        .link(rec.project, Arc::new(m.clone()), &component, granted)
+        .map_err(load);
+    let loaded = rec.step("link", loaded).await?;
+    Ok((loaded, used))
+}
+
+/// Installs an uploaded package into `project`. `approve` lists the
+/// capabilities the owner approves with the request.
+pub async fn install_package(
+    state: &AppState,
+    project: &str,
+    bytes: &[u8],
+    approve: &[String],
+    actor: &str,
+) -> Result<InstallReport, InstallError> {
+    let mut rec = Recorder {
+        state,
+        project,
+        extension: String::new(),
+        version: String::new(),
+        installation: None,
+    };
+    let parsed = Package::from_bytes(bytes);
+    if let Ok(pkg) = &parsed {
+        rec.extension = pkg.manifest().name().as_str().to_owned();
+        rec.version = pkg.manifest().version().to_string();
+    }
+    let pkg = rec.step("package", parsed).await?;
+    if let Some(existing) = state.store.get_installation(project, &rec.extension).await? {
+        return Err(InstallError::AlreadyInstalled {
+            name: existing.extension,
+            project: project.to_owned(),
+            version: existing.version,
+        });
+    }
+    let approved = parse_caps(approve)?;
+    let requested = pkg.manifest().capabilities();
+    let missing: BTreeSet<_> = requested.difference(&approved).cloned().collect();
+    // Verify and link with the requested capabilities first: a package that
+    // would not load is refused now, not after the owner approved it.
+    let (loaded, _used) = verify_and_link(state, &rec, &pkg, Some(requested.clone())).await?;
+
+    let package_id = pkg.package_id();
+    store_package(state, &package_id, bytes).await?;
+    let ready = missing.is_empty();
+    // The row is created as pending (it reserves the project's slot for this
+    // extension) and becomes active only after its hooks ran.
+    let new = NewInstallation {
+        project_id: project.to_owned(),
+        extension: rec.extension.clone(),
+        version: rec.version.clone(),
+        state: InstallationState::PendingApproval,
+        manifest: String::from_utf8_lossy(pkg.manifest_bytes()).into_owned(),
+        package_id,
+        component_sha256: pkg.component_sha256(),
+        signer_key_id: pkg.signature().and_then(|s| s.signatures.first()).map(|s| s.keyid.clone()).unwrap_or_default(),
+        requested_capabilities: caps_to_strings(&requested),
+        approved_capabilities: caps_to_strings(&requested.intersection(&approved).cloned().collect()),
+    };
+    let inst = state.store.create_installation(&new).await.map_err(|e| match e {
+        magflock_store::StoreError::Conflict(_) => InstallError::AlreadyInstalled {
+            name: new.extension.clone(),
+            project: project.to_owned(),
+            version: new.version.clone(),
+        },
+        e => InstallError::Store(e),
+    })?;
+    let id = inst.id.clone();
+    rec.installation = Some(id.clone());
+    state
+        .store
+        .audit(actor, "extension.install", Some(project), Some(&format!("{}@{}", new.extension, new.version)),
+            serde_json::json!({"installation": id, "pending": caps_to_strings(&missing)}))
+        .await?;
+    if !ready {
+        return Ok(InstallReport { installation: to_json(&inst), capabilities_to_approve: caps_to_strings(&missing) });
+    }
+    let inst = activate(state, &rec, inst, loaded).await?;
+    Ok(InstallReport { installation: to_json(&inst), capabilities_to_approve: vec![] })
+}
+
+/// Runs `on-install` then `on-start` and makes the installation serve. On a
+/// hook failure the installation is removed again, so nothing half-installed
+/// remains.
+async fn activate(
+    state: &AppState,
+    rec: &Recorder<'_>,
+    inst: Installation,
+    loaded: Arc<Loaded>,
+) -> Result<Installation, InstallError> {
+    let hook = state.runtime.run_hook(&loaded, Hook::OnInstall).await.map_err(|source| InstallError::Hook {
+        name: inst.extension.clone(),
+        version: inst.version.clone(),
+        source,
+    });
+    if let Err(e) = rec.step("on_install", hook).await {
+        state.store.mark_removed(&inst.id).await?;
+        state.store.kv_clear(&inst.project_id, &inst.extension).await?;
+        return Err(e);
+    }
+    if let Err(e) = state.runtime.run_hook(&loaded, Hook::OnStart).await {
+        tracing::warn!(extension = %inst.extension, error = %e, "on-start failed; serving anyway");
+    }
+    let approved = loaded.grants.granted.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>();
+    state.store.set_installation_state(&inst.id, InstallationState::Active, Some(&approved)).await?;
+    state.runtime.activate(loaded);
+    let inst = state.store.get_installation_by_id(&inst.id).await?.unwrap_or(inst);
+    Ok(inst)
+}
+
+/// The owner approves capabilities of a pending installation. Approvals
+/// accumulate; once every requested capability is approved the installation
+/// is verified again, linked with exactly the approved set and activated.
+pub async fn approve(
+    state: &AppState,
+    project: &str,
+    extension: &str,
+    approve: &[String],
+    actor: &str,
+) -> Result<Option<InstallReport>, InstallError> {
+    let Some(inst) = state.store.get_installation(project, extension).await? else { return Ok(None) };
+    let mut approved = parse_caps(&inst.approved_capabilities)?;
+    let newly = parse_caps(approve)?;
+    let requested = parse_caps(&inst.requested_capabilities)?;
+    if let Some(extra) = newly.difference(&requested).next() {
+        return Err(InstallError::NotRequested { name: inst.extension.clone(), capability: extra.as_str().to_owned() });
+    }
+    approved.extend(newly);
+    state.store.audit(actor, "extension.approve", Some(project), Some(extension),
+        serde_json::json!({"capabilities": caps_to_strings(&approved)})).await?;
+    if inst.state == InstallationState::Active {
+        return Ok(Some(InstallReport { installation: to_json(&inst), capabilities_to_approve: vec![] }));
+    }
+    let missing: Vec<String> = caps_to_strings(&requested.difference(&approved).cloned().collect());
+    if !missing.is_empty() {
+        state.store.set_installation_state(&inst.id, InstallationState::PendingApproval,
+            Some(&caps_to_strings(&approved))).await?;
+        let inst = state.store.get_installation_by_id(&inst.id).await?.unwrap_or(inst);
+        return Ok(Some(InstallReport { installation: to_json(&inst), capabilities_to_approve: missing }));
+    }
+    let rec = Recorder {
+        state,
+        project,
+        extension: inst.extension.clone(),
+        version: inst.version.clone(),
+        installation: Some(inst.id.clone()),
+    };
+    let bytes = load_package(state, &inst.package_id).await?;
+    let pkg = rec.step("package", Package::from_bytes(&bytes)).await?;
+    let (loaded, _) = verify_and_link(state, &rec, &pkg, Some(approved)).await?;
+    let inst = activate(state, &rec, inst, loaded).await?;
+    Ok(Some(InstallReport { installation: to_json(&inst), capabilities_to_approve: vec![] }))
+}
+
+/// Uninstalls: `on-stop` and `on-uninstall` (best effort), stop serving,
+/// mark removed, delete the installation's key-value data.
+pub async fn uninstall(state: &AppState, project: &str, extension: &str, actor: &str) -> Result<bool, InstallError> {
+    let Some(inst) = state.store.get_installation(project, extension).await? else { return Ok(false) };
+    if let Some(loaded) = state.runtime.deactivate(project, extension) {
+        for hook in [Hook::OnStop, Hook::OnUninstall] {
+            if let Err(e) = state.runtime.run_hook(&loaded, hook).await {
+                tracing::warn!(extension, hook = hook.as_str(), error = %e, "hook failed during uninstall");
+            }
+        }
+    }
+    state.store.mark_removed(&inst.id).await?;
+    state.store.kv_clear(project, extension).await?;
+    state.store.audit(actor, "extension.uninstall", Some(project), Some(&format!("{}@{}", inst.extension, inst.version)),
+        serde_json::json!({"installation": inst.id})).await?;
+    Ok(true)
+}
+
+/// Loads every active installation at start-up: packages are read from disk
+/// and verified again before anything is compiled.
+pub async fn reload_active(state: &AppState) -> Result<usize, InstallError> {
+    let mut n = 0;
+    for inst in state.store.list_serving_installations().await? {
+        let rec = Recorder {
+            state,
+            project: &inst.project_id,
+            extension: inst.extension.clone(),
+            version: inst.version.clone(),
+            installation: Some(inst.id.clone()),
+        };
+        let result = async {
+            let bytes = load_package(state, &inst.package_id).await?;
+            let pkg = Package::from_bytes(&bytes)?;
+            let granted = parse_caps(&inst.approved_capabilities)?;
+            let (loaded, _) = verify_and_link(state, &rec, &pkg, Some(granted)).await?;
+            if let Err(e) = state.runtime.run_hook(&loaded, Hook::OnStart).await {
+                tracing::warn!(extension = %inst.extension, error = %e, "on-start failed; serving anyway");
+            }
+            state.runtime.activate(loaded);
+            Ok::<_, InstallError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => n += 1,
+            Err(e) => tracing::error!(project = %inst.project_id, extension = %inst.extension,
+                code = e.code(), error = %e, "installation not loaded"),
+        }
+    }
+    Ok(n)
+}
+
+fn package_path(state: &AppState, package_id: &str) -> std::path::PathBuf {
+    state.config.packages_dir().join(format!("{package_id}.mfpkg"))
+}
+
+async fn store_package(state: &AppState, package_id: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = state.config.packages_dir();
+    tokio::fs::create_dir_all(&dir).await?;
+    let path = package_path(state, package_id);
+    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Ok(());
+    }
+    // Write to a temporary name and rename: a crash never leaves a torn file
+    // under the content address.
+    let tmp = dir.join(format!(".{package_id}.{}.tmp", uuid::Uuid::new_v4()));
+    tokio::fs::write(&tmp, bytes).await?;
+    tokio::fs::rename(&tmp, &path).await
+}
+
+async fn load_package(state: &AppState, package_id: &str) -> std::io::Result<Vec<u8>> {
+    tokio::fs::read(package_path(state, package_id)).await
+}
+
+pub fn to_json(inst: &Installation) -> serde_json::Value {
+    serde_json::to_value(inst).unwrap_or(serde_json::Value::Null)
+}
+
+#[allow(dead_code)]
+fn manifest_of(inst: &Installation) -> Option<Manifest> {
+    Manifest::from_toml_str(&inst.manifest).ok()
+}

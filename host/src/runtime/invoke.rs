@@ -1,0 +1,381 @@
+//! One invocation: a fresh store and instance, fuel, deadline and memory
+//! limits set, the guest's handler called, its response collected under a
+//! size cap, and exactly one usage record (plus its violations) emitted.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+use super::limits::Meter;
+use super::outcome::{HostTrap, Outcome, classify};
+use super::state::InvocationState;
+use super::{Loaded, Runtime};
+use crate::engine::EPOCH_TICK;
+use crate::usage::{UsageEvent, ViolationEvent};
+
+/// Largest response body a guest may produce, in bytes. Guest-supplied data:
+/// past this the response is dropped and the call is a violation.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Extra time the outer timeout grants past the guest's own deadline: the
+/// epoch callback should always fire first; the outer timeout catches host
+/// calls that block and never return to the guest.
+const OUTER_GRACE: Duration = Duration::from_millis(250);
+
+/// Response headers an extension may not set: hop-by-hop fields belong to
+/// the connection, and cookies would be scoped to the host, not the extension.
+const STRIPPED_RESPONSE_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "set-cookie",
+    "set-cookie2",
+];
+
+/// What an invocation produced.
+pub struct Invocation {
+    pub request_id: String,
+    pub outcome: Outcome,
+    /// The guest's response when `outcome` is `Ok`.
+    pub response: Option<http::Response<Bytes>>,
+}
+
+fn new_store(rt: &Runtime, loaded: &Loaded, meter: &Arc<Meter>) -> wasmtime::Result<Store<InvocationState>> {
+    let state = InvocationState::new(loaded.grants.clone(), loaded.limits.memory_bytes, meter.clone());
+    let mut store = Store::new(rt.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_fuel(loaded.limits.fuel)?;
+    let deadline = Instant::now() + loaded.limits.timeout;
+    // Every tick the guest yields to the async runtime (so a spinning guest
+    // cannot starve others) and is stopped once its deadline has passed.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Err(wasmtime::Error::new(HostTrap::Deadline))
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    Ok(store)
+}
+
+fn fuel_used(store: &Store<InvocationState>, budget: u64) -> u64 {
+    budget.saturating_sub(store.get_fuel().unwrap_or(0))
+}
+
+impl Runtime {
+    /// Serves one HTTP request with `loaded`. `endpoint` is the manifest's
+    /// endpoint pattern the request matched, for the usage record.
+    pub async fn invoke_http(
+        &self,
+        loaded: &Arc<Loaded>,
+        endpoint: &str,
+        request: http::Request<Bytes>,
+    ) -> Invocation {
+        let started = Instant::now();
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let method = request.method().to_string();
+        let bytes_in = request.body().len() as u64;
+        let meter = Arc::new(Meter::default());
+
+        let Ok(permit) = loaded.in_flight.clone().try_acquire_owned() else {
+            let outcome = Outcome::ConcurrencyLimit;
+            self.record(loaded, &request_id, endpoint, &method, outcome, &meter, started, bytes_in, 0);
+            self.violation(loaded, &request_id, outcome, Some(loaded.limits.concurrency as i64), None);
+            return Invocation { request_id, outcome, response: None };
+        };
+
+        let (outcome, response) = self.run_handler(loaded, request, &meter).await;
+        drop(permit);
+        let bytes_out = response.as_ref().map_or(0, |r| r.body().len() as u64);
+        let outcome = if outcome == Outcome::Ok && meter.memory_refused_at.load(Ordering::Relaxed) > 0 {
+            // The guest survived a refused growth: the call is fine, but the
+            // refusal is still a violation.
+            self.violation(
+                loaded,
+                &request_id,
+                Outcome::MemoryLimit,
+                Some(loaded.limits.memory_bytes as i64),
+                Some(Meter::get(&meter.memory_refused_at) as i64),
+            );
+            outcome
+        } else {
+            outcome
+        };
+        self.record(loaded, &request_id, endpoint, &method, outcome, &meter, started, bytes_in, bytes_out);
+        if outcome.is_violation() {
+            let (limit, actual) = limit_and_actual(loaded, outcome, &meter, started);
+            self.violation(loaded, &request_id, outcome, limit, actual);
+        }
+        let status = response.as_ref().map_or(outcome.status(), |r| r.status().as_u16());
+        metrics::histogram!("magflock_invocation_seconds", "project" => loaded.project.clone(),
+            "extension" => loaded.name().to_owned())
+        .record(started.elapsed().as_secs_f64());
+        tracing::debug!(request_id, project = %loaded.project, extension = %loaded.name(),
+            outcome = %outcome, status, "invocation");
+        Invocation { request_id, outcome, response }
+    }
+
+    async fn run_handler(
+        &self,
+        loaded: &Arc<Loaded>,
+        request: http::Request<Bytes>,
+        meter: &Arc<Meter>,
+    ) -> (Outcome, Option<http::Response<Bytes>>) {
+        let refused = |m: &Meter| m.memory_refused_at.load(Ordering::Relaxed) > 0;
+        let mut store = match new_store(self, loaded, meter) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "store setup failed");
+                return (Outcome::Trap, None);
+            }
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let req = request
+            .map(|b| Full::new(b).map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} }));
+        let prepared = (|| -> wasmtime::Result<_> {
+            let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+            let out = store.data_mut().http().new_response_outparam(tx)?;
+            Ok((req, out))
+        })();
+        let (req, out) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "request could not be handed to the guest");
+                return (Outcome::Trap, None);
+            }
+        };
+        let budget = loaded.limits.fuel;
+        let pre = loaded.proxy.clone();
+        let task_meter = meter.clone();
+        // The guest runs in its own task: the response body is streamed out
+        // of it while it runs, and dropping the task drops the store.
+        let task = tokio::spawn(async move {
+            let result = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+            }
+            .await;
+            task_meter.fuel_used.store(fuel_used(&store, budget), Ordering::Relaxed);
+            result
+        });
+        let abort = task.abort_handle();
+        let collect = async {
+            let resp = rx.await.ok()?;
+            Some(match resp {
+                Ok(resp) => {
+                    let (parts, body) = resp.into_parts();
+                    match Limited::new(body, MAX_RESPONSE_BYTES).collect().await {
+                        Ok(b) => Ok(http::Response::from_parts(parts, b.to_bytes())),
+                        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                            Err(Outcome::ResponseTooLarge)
+                        }
+                        Err(_) => Err(Outcome::Trap),
+                    }
+                }
+                Err(_code) => Err(Outcome::Trap),
+            })
+        };
+        let outer = loaded.limits.timeout + EPOCH_TICK * 2 + OUTER_GRACE;
+        let collected = match tokio::time::timeout(outer, collect).await {
+            Ok(c) => c,
+            Err(_) => {
+                abort.abort();
+                return (Outcome::DeadlineExceeded, None);
+            }
+        };
+        let guest = match tokio::time::timeout(outer, task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(join)) => {
+                tracing::error!(error = %join, "guest task failed");
+                return (Outcome::Trap, None);
+            }
+            Err(_) => {
+                abort.abort();
+                return (Outcome::DeadlineExceeded, None);
+            }
+        };
+        match (guest, collected) {
+            (Err(e), _) => {
+                let outcome = classify(&e, refused(meter));
+                if outcome == Outcome::Trap {
+                    tracing::info!(error = %format!("{e:#}"), extension = %loaded.name(), "guest trapped");
+                }
+                (outcome, None)
+            }
+            (Ok(()), Some(Ok(resp))) => (Outcome::Ok, Some(sanitize(resp))),
+            (Ok(()), Some(Err(outcome))) => (outcome, None),
+            (Ok(()), None) => (Outcome::NoResponse, None),
+        }
+    }
+
+    /// Runs one lifecycle hook in a fresh instance under the installation's
+    /// limits. `Ok(None)` when the component does not export lifecycle hooks.
+    pub async fn run_hook(&self, loaded: &Arc<Loaded>, hook: Hook) -> Result<Option<()>, HookError> {
+        let Some(indices) = loaded.lifecycle.as_ref() else { return Ok(None) };
+        let started = Instant::now();
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let meter = Arc::new(Meter::default());
+        let mut store = new_store(self, loaded, &meter).map_err(|e| HookError::Setup(e.to_string()))?;
+        let budget = loaded.limits.fuel;
+        let outer = loaded.limits.timeout + EPOCH_TICK * 2 + OUTER_GRACE;
+        let run = async {
+            let instance = loaded.instance_pre.instantiate_async(&mut store).await?;
+            let guest = indices.load(&mut store, &instance)?;
+            let r = match hook {
+                Hook::OnInstall => guest.call_on_install(&mut store).await,
+                Hook::OnUninstall => guest.call_on_uninstall(&mut store).await,
+                Hook::OnStart => guest.call_on_start(&mut store).await,
+                Hook::OnStop => guest.call_on_stop(&mut store).await,
+            };
+            meter.fuel_used.store(fuel_used(&store, budget), Ordering::Relaxed);
+            r
+        };
+        let result = tokio::time::timeout(outer, run).await;
+        let (outcome, out) = match result {
+            Err(_) => (Outcome::DeadlineExceeded, Err(HookError::Limit(Outcome::DeadlineExceeded))),
+            Ok(Err(e)) => {
+                let o = classify(&e, meter.memory_refused_at.load(Ordering::Relaxed) > 0);
+                (o, Err(HookError::Limit(o)))
+            }
+            Ok(Ok(Err(msg))) => (Outcome::Ok, Err(HookError::Refused(msg))),
+            Ok(Ok(Ok(()))) => (Outcome::Ok, Ok(Some(()))),
+        };
+        let endpoint = format!("lifecycle:{}", hook.as_str());
+        self.record(loaded, &request_id, &endpoint, "HOOK", outcome, &meter, started, 0, 0);
+        if outcome.is_violation() {
+            let (limit, actual) = limit_and_actual(loaded, outcome, &meter, started);
+            self.violation(loaded, &request_id, outcome, limit, actual);
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        loaded: &Loaded,
+        request_id: &str,
+        endpoint: &str,
+        method: &str,
+        outcome: Outcome,
+        meter: &Meter,
+        started: Instant,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
+        metrics::counter!("magflock_invocations_total", "project" => loaded.project.clone(),
+            "extension" => loaded.name().to_owned(), "outcome" => outcome.as_str())
+        .increment(1);
+        metrics::counter!("magflock_fuel_consumed_total", "project" => loaded.project.clone(),
+            "extension" => loaded.name().to_owned())
+        .increment(Meter::get(&meter.fuel_used));
+        self.usage.record(UsageEvent {
+            request_id: request_id.to_owned(),
+            project: loaded.project.clone(),
+            extension: loaded.name().to_owned(),
+            version: loaded.version(),
+            endpoint: endpoint.to_owned(),
+            method: method.to_owned(),
+            status: i64::from(outcome.status()),
+            outcome: outcome.as_str(),
+            fuel_used: Meter::get(&meter.fuel_used),
+            wall_time_us: started.elapsed().as_micros() as u64,
+            peak_memory_bytes: Meter::get(&meter.peak_memory_bytes),
+            host_calls: Meter::get(&meter.host_calls),
+            bytes_in,
+            bytes_out,
+        });
+    }
+
+    fn violation(
+        &self,
+        loaded: &Loaded,
+        request_id: &str,
+        outcome: Outcome,
+        limit: Option<i64>,
+        actual: Option<i64>,
+    ) {
+        metrics::counter!("magflock_violations_total", "project" => loaded.project.clone(),
+            "extension" => loaded.name().to_owned(), "kind" => outcome.as_str())
+        .increment(1);
+        let action = if outcome == Outcome::ConcurrencyLimit { "throttled" } else { "rejected" };
+        self.usage.violation(ViolationEvent {
+            request_id: Some(request_id.to_owned()),
+            project: loaded.project.clone(),
+            extension: loaded.name().to_owned(),
+            version: loaded.version(),
+            kind: outcome.as_str(),
+            limit_value: limit,
+            actual_value: actual,
+            action,
+            detail: outcome.message().to_owned(),
+        });
+    }
+}
+
+fn limit_and_actual(loaded: &Loaded, outcome: Outcome, meter: &Meter, started: Instant) -> (Option<i64>, Option<i64>) {
+    let l = &loaded.limits;
+    match outcome {
+        Outcome::FuelExhausted => (Some(l.fuel as i64), Some(Meter::get(&meter.fuel_used) as i64)),
+        Outcome::DeadlineExceeded => {
+            (Some(l.timeout.as_millis() as i64), Some(started.elapsed().as_millis() as i64))
+        }
+        Outcome::MemoryLimit => {
+            (Some(l.memory_bytes as i64), Some(Meter::get(&meter.memory_refused_at) as i64))
+        }
+        Outcome::ResponseTooLarge => (Some(MAX_RESPONSE_BYTES as i64), None),
+        _ => (None, None),
+    }
+}
+
+fn sanitize(mut resp: http::Response<Bytes>) -> http::Response<Bytes> {
+    let headers = resp.headers_mut();
+    for name in STRIPPED_RESPONSE_HEADERS {
+        headers.remove(*name);
+    }
+    resp
+}
+
+/// A lifecycle hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    OnInstall,
+    OnUninstall,
+    OnStart,
+    OnStop,
+}
+
+impl Hook {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::OnInstall => "on-install",
+            Hook::OnUninstall => "on-uninstall",
+            Hook::OnStart => "on-start",
+            Hook::OnStop => "on-stop",
+        }
+    }
+}
+
+/// Why a lifecycle hook failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("the extension refused: {0}")]
+    Refused(String),
+    #[error("the hook was stopped: {}", .0.message())]
+    Limit(Outcome),
+    #[error("the hook could not be started: {0}")]
+    Setup(String),
+}

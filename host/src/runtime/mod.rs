@@ -1,0 +1,188 @@
+//! The data plane: compiled extensions ready to run, and the invocation of
+//! one of them under its limits.
+//!
+//! One [`wasmtime::Engine`] per host; one [`Loaded`] (an `InstancePre` linked
+//! with exactly the granted capabilities) per active installation; a fresh
+//! `Store` and instance for every call, so no state survives a call and a
+//! trap poisons nothing.
+
+pub mod bindings;
+pub mod invoke;
+pub mod limits;
+pub mod outcome;
+pub mod state;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use magflock_registry::{Capability, Manifest};
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, InstancePre};
+use wasmtime::Engine;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use crate::capabilities::{self, Grants};
+use crate::engine::{EngineLimits, EpochTicker, build_engine};
+use crate::usage::UsageSink;
+use state::InvocationState;
+
+/// Limits of one installation, resolved from its manifest.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub fuel: u64,
+    pub memory_bytes: u64,
+    pub timeout: Duration,
+    pub concurrency: u32,
+}
+
+impl Limits {
+    pub fn from_manifest(m: &Manifest) -> Self {
+        let r = m.resources();
+        Self { fuel: r.fuel, memory_bytes: r.memory_bytes, timeout: r.timeout, concurrency: r.concurrency }
+    }
+}
+
+/// An installation compiled, linked and ready to serve.
+pub struct Loaded {
+    pub project: String,
+    pub manifest: Arc<Manifest>,
+    pub limits: Limits,
+    pub grants: Arc<Grants>,
+    pub(crate) proxy: ProxyPre<InvocationState>,
+    pub(crate) lifecycle: Option<bindings::lifecycle::GuestIndices>,
+    pub(crate) instance_pre: InstancePre<InvocationState>,
+    pub(crate) in_flight: Arc<Semaphore>,
+}
+
+impl Loaded {
+    pub fn name(&self) -> &str {
+        self.manifest.name().as_str()
+    }
+    pub fn version(&self) -> String {
+        self.manifest.version().to_string()
+    }
+}
+
+/// Why a component could not be prepared to run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("component does not compile: {0}")]
+    Compile(String),
+    #[error("component {0}")]
+    Imports(#[from] capabilities::wasi::ImportError),
+    #[error("component cannot be linked: {0}")]
+    Link(String),
+    #[error("component does not export `wasi:http/incoming-handler`: {0}")]
+    NoHandler(String),
+}
+
+impl LoadError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoadError::Compile(_) => "component_invalid",
+            LoadError::Imports(capabilities::wasi::ImportError::Undeclared { .. }) => "undeclared_import",
+            LoadError::Imports(capabilities::wasi::ImportError::Unknown { .. }) => "unsupported_import",
+            LoadError::Link(_) => "link_failed",
+            LoadError::NoHandler(_) => "no_http_handler",
+        }
+    }
+}
+
+/// The host's engine and its active installations.
+pub struct Runtime {
+    engine: Engine,
+    _ticker: EpochTicker,
+    store: Arc<magflock_store::Store>,
+    pub usage: UsageSink,
+    active: RwLock<HashMap<(String, String), Arc<Loaded>>>,
+}
+
+impl Runtime {
+    pub fn new(
+        limits: &EngineLimits,
+        store: Arc<magflock_store::Store>,
+        usage: UsageSink,
+    ) -> anyhow::Result<Self> {
+        let engine = build_engine(limits).map_err(|e| anyhow::anyhow!("engine: {e}"))?;
+        let ticker = EpochTicker::start(&engine)?;
+        Ok(Self { engine, _ticker: ticker, store, usage, active: RwLock::new(HashMap::new()) })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn store(&self) -> &Arc<magflock_store::Store> {
+        &self.store
+    }
+
+    /// Compiles a component. CPU-heavy: runs on the blocking pool.
+    pub async fn compile(&self, bytes: Vec<u8>) -> Result<Component, LoadError> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+            .await
+            .map_err(|e| LoadError::Compile(e.to_string()))?
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))
+    }
+
+    /// Checks imports against what the manifest declares; returns the
+    /// capabilities the component uses.
+    pub fn check_imports(
+        &self,
+        component: &Component,
+        declared: &BTreeSet<Capability>,
+    ) -> Result<BTreeSet<Capability>, LoadError> {
+        Ok(capabilities::wasi::check_imports(&self.engine, component, declared)?)
+    }
+
+    /// Links a compiled component with exactly the `granted` capabilities.
+    pub fn link(
+        &self,
+        project: &str,
+        manifest: Arc<Manifest>,
+        component: &Component,
+        granted: BTreeSet<Capability>,
+    ) -> Result<Arc<Loaded>, LoadError> {
+        let linker = capabilities::linker_for(&self.engine, &granted)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let instance_pre =
+            linker.instantiate_pre(component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let proxy =
+            ProxyPre::new(instance_pre.clone()).map_err(|e| LoadError::NoHandler(format!("{e:#}")))?;
+        let lifecycle = bindings::lifecycle::GuestIndices::new(&instance_pre).ok();
+        let grants = Arc::new(capabilities::grants(&self.store, project, &manifest, granted));
+        let limits = Limits::from_manifest(&manifest);
+        Ok(Arc::new(Loaded {
+            project: project.to_owned(),
+            in_flight: Arc::new(Semaphore::new(limits.concurrency as usize)),
+            manifest,
+            limits,
+            grants,
+            proxy,
+            lifecycle,
+            instance_pre,
+        }))
+    }
+
+    /// Makes `loaded` the serving version for its project and extension,
+    /// atomically replacing any previous one (in-flight calls keep theirs).
+    pub fn activate(&self, loaded: Arc<Loaded>) {
+        let key = (loaded.project.clone(), loaded.name().to_owned());
+        if let Ok(mut map) = self.active.write() {
+            map.insert(key, loaded);
+        }
+    }
+
+    pub fn deactivate(&self, project: &str, extension: &str) -> Option<Arc<Loaded>> {
+        self.active.write().ok()?.remove(&(project.to_owned(), extension.to_owned()))
+    }
+
+    pub fn get(&self, project: &str, extension: &str) -> Option<Arc<Loaded>> {
+        self.active.read().ok()?.get(&(project.to_owned(), extension.to_owned())).cloned()
+    }
+
+    pub fn active_count(&self) -> usize {
+        self.active.read().map(|m| m.len()).unwrap_or(0)
+    }
+}

@@ -1,0 +1,43 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use crate::api::auth::KeyCache;
+use crate::config::HostConfig;
+use crate::runtime::Runtime;
+
+pub struct AppState {
+    pub config: HostConfig,
+    pub store: Arc<magflock_store::Store>,
+    pub runtime: Arc<Runtime>,
+    pub keys: KeyCache,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+impl AppState {
+    /// Connects the store, starts the engine and the usage writer, and loads
+    /// every active installation (verifying each package again).
+    pub async fn start(config: HostConfig) -> anyhow::Result<Arc<Self>> {
+        use anyhow::Context as _;
+        tokio::fs::create_dir_all(&config.data_dir)
+            .await
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        let store = Arc::new(
+            magflock_store::Store::connect(&config.database_url)
+                .await
+                .context("connecting the control-plane database")?,
+        );
+        let usage = crate::usage::UsageSink::start(store.clone(), config.usage_flush);
+        let runtime = Arc::new(Runtime::new(&config.engine, store.clone(), usage)?);
+        let state = Arc::new(Self {
+            config,
+            store,
+            runtime,
+            keys: KeyCache::default(),
+            metrics: crate::api::metrics::handle(),
+        });
+        let n = crate::install::reload_active(&state).await.context("loading installations")?;
+        tracing::info!(installations = n, "installations loaded");
+        Ok(state)
+    }
+}

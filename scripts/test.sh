@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a warm one:
+#   1. the pinned toolchain and the wasm32-wasip2 target (rust-toolchain.toml),
+#   2. every wasm component the tests use (scripts/build-wasm.sh),
+#   3. a throwaway PostgreSQL 15 cluster (scripts/pg.sh), stopped on exit,
+#   4. every test of the workspace, each test on SQLite and on PostgreSQL.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Build output lives outside the clone so later runs (and clones) reuse it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/magflock/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "==> toolchain"
+rustup show active-toolchain
+rustup target add wasm32-wasip2 >/dev/null
+
+echo "==> wasm components"
+scripts/build-wasm.sh
+
+echo "==> PostgreSQL"
+MAGFLOCK_TEST_PG_URL="$(scripts/pg.sh start)"
+export MAGFLOCK_TEST_PG_URL
+trap 'scripts/pg.sh stop >/dev/null 2>&1 || true' EXIT
+
+echo "==> build"
+cargo build --workspace --tests --bins
+
+echo "==> tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  # One process per test: each host gets its own engine and address space.
+  cargo nextest run --workspace --no-fail-fast --failure-output final
+else
+  cargo test --workspace --no-fail-fast
+fi
