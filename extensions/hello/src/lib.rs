@@ -3,6 +3,10 @@
 //! - `GET /` answers `hello from MagFlock`.
 //! - `GET /greet?name=X` answers `{"greeting":"hello, X"}`.
 //! - Anything else answers 404 `{"code":"not_found"}`.
+//!
+//! It asks for no capability at all: a pure `wasi:http` handler, which also
+//! makes it the benchmark's subject (the same component runs on a bare
+//! wasmtime-wasi-http server for comparison).
 
 use magflock_sdk::prelude::*;
 
@@ -10,7 +14,6 @@ struct Hello;
 
 impl Extension for Hello {
     fn handle(req: Request) -> Response {
-        log::info(&format!("{} {}", req.method(), req.path()));
         if req.method() != "GET" {
             return not_found();
         }

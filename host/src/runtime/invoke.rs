@@ -222,6 +222,17 @@ impl Runtime {
         }
     }
 
+    /// Creates a fresh store and instance for `loaded`, exactly as every
+    /// invocation does before the guest runs, and drops them. This is the
+    /// per-call cost the pooling allocator keeps small; the benchmark
+    /// harness measures it.
+    pub async fn instantiate(&self, loaded: &Arc<Loaded>) -> wasmtime::Result<()> {
+        let meter = Arc::new(Meter::default());
+        let mut store = new_store(self, loaded, &meter)?;
+        loaded.proxy.instantiate_async(&mut store).await?;
+        Ok(())
+    }
+
     /// Runs one lifecycle hook in a fresh instance under the installation's
     /// limits. `Ok(None)` when the component does not export lifecycle hooks.
     pub async fn run_hook(&self, loaded: &Arc<Loaded>, hook: Hook) -> Result<Option<()>, HookError> {
