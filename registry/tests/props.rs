@@ -17,7 +17,7 @@ fn signed_package() -> impl Strategy<Value = (Vec<u8>, Package, u8)> {
     (
         "[a-z][a-z0-9]{0,12}",
         (0u64..100, 0u64..100, 0u64..100),
-        "[A-Za-z0-9 .,!?']{1,60}",
+        "[A-Za-z0-9][A-Za-z0-9 .,!?']{0,59}",
         proptest::collection::vec(any::<u8>(), 0..300),
         any::<u8>(),
     )
