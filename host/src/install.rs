@@ -36,7 +36,9 @@ pub enum InstallError {
         #[source]
         source: crate::runtime::LoadError,
     },
-    #[error("extension {name} is already installed in project {project} (version {version}); uninstall it first")]
+    #[error(
+        "extension {name} is already installed in project {project} (version {version}); uninstall it first"
+    )]
     AlreadyInstalled { name: String, project: String, version: String },
     #[error("extension {name}@{version}: on-install failed: {source}")]
     Hook {
@@ -45,7 +47,9 @@ pub enum InstallError {
         #[source]
         source: HookError,
     },
-    #[error("extension {name} does not request capability `{capability}`; only requested capabilities can be approved")]
+    #[error(
+        "extension {name} does not request capability `{capability}`; only requested capabilities can be approved"
+    )]
     NotRequested { name: String, capability: String },
     #[error("unknown capability `{0}`")]
     UnknownCapability(String),
@@ -167,14 +171,12 @@ async fn verify_and_link(
     });
     rec.step("signature", verified).await?;
     let load = |source| InstallError::Load { name: name.clone(), version: version.clone(), source };
-    let component = rec.step("compile", state.runtime.compile(pkg.component().to_vec()).await.map_err(load)).await?;
+    let component =
+        rec.step("compile", state.runtime.compile(pkg.component().to_vec()).await.map_err(load)).await?;
     let declared = m.capabilities();
     let used = rec.step("imports", state.runtime.check_imports(&component, &declared).map_err(load)).await?;
     let granted = granted.unwrap_or_else(|| declared.clone());
-    let loaded = state
-        .runtime
-        .link(rec.project, Arc::new(m.clone()), &component, granted)
-        .map_err(load);
+    let loaded = state.runtime.link(rec.project, Arc::new(m.clone()), &component, granted).map_err(load);
     let loaded = rec.step("link", loaded).await?;
     Ok((loaded, used))
 }
@@ -188,13 +190,8 @@ pub async fn install_package(
     approve: &[String],
     actor: &str,
 ) -> Result<InstallReport, InstallError> {
-    let mut rec = Recorder {
-        state,
-        project,
-        extension: String::new(),
-        version: String::new(),
-        installation: None,
-    };
+    let mut rec =
+        Recorder { state, project, extension: String::new(), version: String::new(), installation: None };
     let parsed = Package::from_bytes(bytes);
     if let Ok(pkg) = &parsed {
         rec.extension = pkg.manifest().name().as_str().to_owned();
@@ -228,7 +225,11 @@ pub async fn install_package(
         manifest: String::from_utf8_lossy(pkg.manifest_bytes()).into_owned(),
         package_id,
         component_sha256: pkg.component_sha256(),
-        signer_key_id: pkg.signature().and_then(|s| s.signatures.first()).map(|s| s.keyid.clone()).unwrap_or_default(),
+        signer_key_id: pkg
+            .signature()
+            .and_then(|s| s.signatures.first())
+            .map(|s| s.keyid.clone())
+            .unwrap_or_default(),
         requested_capabilities: caps_to_strings(&requested),
         approved_capabilities: caps_to_strings(&requested.intersection(&approved).cloned().collect()),
     };
@@ -244,11 +245,19 @@ pub async fn install_package(
     rec.installation = Some(id.clone());
     state
         .store
-        .audit(actor, "extension.install", Some(project), Some(&format!("{}@{}", new.extension, new.version)),
-            serde_json::json!({"installation": id, "pending": caps_to_strings(&missing)}))
+        .audit(
+            actor,
+            "extension.install",
+            Some(project),
+            Some(&format!("{}@{}", new.extension, new.version)),
+            serde_json::json!({"installation": id, "pending": caps_to_strings(&missing)}),
+        )
         .await?;
     if !ready {
-        return Ok(InstallReport { installation: to_json(&inst), capabilities_to_approve: caps_to_strings(&missing) });
+        return Ok(InstallReport {
+            installation: to_json(&inst),
+            capabilities_to_approve: caps_to_strings(&missing),
+        });
     }
     let inst = activate(state, &rec, inst, loaded).await?;
     Ok(InstallReport { installation: to_json(&inst), capabilities_to_approve: vec![] })
@@ -298,18 +307,35 @@ pub async fn approve(
     let newly = parse_caps(approve)?;
     let requested = parse_caps(&inst.requested_capabilities)?;
     if let Some(extra) = newly.difference(&requested).next() {
-        return Err(InstallError::NotRequested { name: inst.extension.clone(), capability: extra.as_str().to_owned() });
+        return Err(InstallError::NotRequested {
+            name: inst.extension.clone(),
+            capability: extra.as_str().to_owned(),
+        });
     }
     approved.extend(newly);
-    state.store.audit(actor, "extension.approve", Some(project), Some(extension),
-        serde_json::json!({"capabilities": caps_to_strings(&approved)})).await?;
+    state
+        .store
+        .audit(
+            actor,
+            "extension.approve",
+            Some(project),
+            Some(extension),
+            serde_json::json!({"capabilities": caps_to_strings(&approved)}),
+        )
+        .await?;
     if inst.state == InstallationState::Active {
         return Ok(Some(InstallReport { installation: to_json(&inst), capabilities_to_approve: vec![] }));
     }
     let missing: Vec<String> = caps_to_strings(&requested.difference(&approved).cloned().collect());
     if !missing.is_empty() {
-        state.store.set_installation_state(&inst.id, InstallationState::PendingApproval,
-            Some(&caps_to_strings(&approved))).await?;
+        state
+            .store
+            .set_installation_state(
+                &inst.id,
+                InstallationState::PendingApproval,
+                Some(&caps_to_strings(&approved)),
+            )
+            .await?;
         let inst = state.store.get_installation_by_id(&inst.id).await?.unwrap_or(inst);
         return Ok(Some(InstallReport { installation: to_json(&inst), capabilities_to_approve: missing }));
     }
@@ -329,7 +355,12 @@ pub async fn approve(
 
 /// Uninstalls: `on-stop` and `on-uninstall` (best effort), stop serving,
 /// mark removed, delete the installation's key-value data.
-pub async fn uninstall(state: &AppState, project: &str, extension: &str, actor: &str) -> Result<bool, InstallError> {
+pub async fn uninstall(
+    state: &AppState,
+    project: &str,
+    extension: &str,
+    actor: &str,
+) -> Result<bool, InstallError> {
     let Some(inst) = state.store.get_installation(project, extension).await? else { return Ok(false) };
     if let Some(loaded) = state.runtime.deactivate(project, extension) {
         for hook in [Hook::OnStop, Hook::OnUninstall] {
@@ -340,8 +371,16 @@ pub async fn uninstall(state: &AppState, project: &str, extension: &str, actor: 
     }
     state.store.mark_removed(&inst.id).await?;
     state.store.kv_clear(project, extension).await?;
-    state.store.audit(actor, "extension.uninstall", Some(project), Some(&format!("{}@{}", inst.extension, inst.version)),
-        serde_json::json!({"installation": inst.id})).await?;
+    state
+        .store
+        .audit(
+            actor,
+            "extension.uninstall",
+            Some(project),
+            Some(&format!("{}@{}", inst.extension, inst.version)),
+            serde_json::json!({"installation": inst.id}),
+        )
+        .await?;
     Ok(true)
 }
 

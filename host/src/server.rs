@@ -16,6 +16,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = crate::api::app(state.clone());
     let r = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    // Best effort: each extension's `on-stop` runs under its own limits.
+    for loaded in state.runtime.all_active() {
+        if let Err(e) = state.runtime.run_hook(&loaded, crate::runtime::invoke::Hook::OnStop).await {
+            tracing::warn!(extension = loaded.name(), error = %e, "on-stop failed");
+        }
+    }
     state.runtime.usage.flush().await;
     r
 }

@@ -33,19 +33,14 @@ pub enum KeyError {
     #[error("key file is {len} bytes, above the limit of {MAX_KEY_FILE_BYTES} bytes")]
     TooLarge { len: usize },
     #[error("not a {expected} line: {reason}")]
-    Malformed {
-        expected: &'static str,
-        reason: &'static str,
-    },
+    Malformed { expected: &'static str, reason: &'static str },
     #[error("key is not canonical standard base64")]
     BadBase64,
     #[error("key is {len} bytes, expected 32")]
     WrongLength { len: usize },
     #[error("public key is not a valid ed25519 point or is of small order")]
     InvalidPoint,
-    #[error(
-        "public key label must be 1 to {MAX_LABEL_CHARS} characters without control characters"
-    )]
+    #[error("public key label must be 1 to {MAX_LABEL_CHARS} characters without control characters")]
     BadLabel,
     #[error("the operating system random number generator failed: {0}")]
     Random(String),
@@ -96,15 +91,9 @@ fn single_line<'a>(text: &'a str, expected: &'static str) -> Result<&'a str, Key
     if text.len() > MAX_KEY_FILE_BYTES {
         return Err(KeyError::TooLarge { len: text.len() });
     }
-    let line = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(text);
+    let line = text.strip_suffix("\r\n").or_else(|| text.strip_suffix('\n')).unwrap_or(text);
     if line.contains(['\n', '\r']) {
-        return Err(KeyError::Malformed {
-            expected,
-            reason: "more than one line",
-        });
+        return Err(KeyError::Malformed { expected, reason: "more than one line" });
     }
     Ok(line)
 }
@@ -166,10 +155,7 @@ impl PublicKey {
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PublicKey")
-            .field("key_id", &self.key_id())
-            .field("label", &self.label)
-            .finish()
+        f.debug_struct("PublicKey").field("key_id", &self.key_id()).field("label", &self.label).finish()
     }
 }
 
@@ -196,10 +182,9 @@ impl FromStr for PublicKey {
                 reason: "does not start with the tag",
             });
         }
-        let b64 = parts.next().ok_or(KeyError::Malformed {
-            expected: PUBLIC_KEY_TAG,
-            reason: "no key after the tag",
-        })?;
+        let b64 = parts
+            .next()
+            .ok_or(KeyError::Malformed { expected: PUBLIC_KEY_TAG, reason: "no key after the tag" })?;
         let key = PublicKey::from_bytes(&decode_32(b64)?)?;
         match parts.next() {
             None => Ok(key),
@@ -222,9 +207,7 @@ impl SigningKeyPair {
     pub fn generate() -> Result<SigningKeyPair, KeyError> {
         use rand::TryRngCore as _;
         let mut seed = [0u8; 32];
-        rand::rngs::OsRng
-            .try_fill_bytes(&mut seed)
-            .map_err(|e| KeyError::Random(e.to_string()))?;
+        rand::rngs::OsRng.try_fill_bytes(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
         let pair = Self::from_seed(&seed);
         seed.fill(0);
         pair
@@ -252,10 +235,7 @@ impl SigningKeyPair {
 
     /// The secret key file line, with a line ending. Handle as a secret.
     pub fn to_secret_file_string(&self) -> String {
-        format!(
-            "{SECRET_KEY_TAG} {}\n",
-            encode_base64(&self.secret.to_bytes())
-        )
+        format!("{SECRET_KEY_TAG} {}\n", encode_base64(&self.secret.to_bytes()))
     }
 
     /// Writes the secret key file, refusing to overwrite an existing file;
@@ -277,9 +257,7 @@ impl SigningKeyPair {
 
 impl fmt::Debug for SigningKeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKeyPair")
-            .field("key_id", &self.key_id())
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKeyPair").field("key_id", &self.key_id()).finish_non_exhaustive()
     }
 }
 
@@ -290,10 +268,7 @@ impl FromStr for SigningKeyPair {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let line = single_line(text, SECRET_KEY_TAG)?;
         let Some((tag, b64)) = line.split_once(' ') else {
-            return Err(KeyError::Malformed {
-                expected: SECRET_KEY_TAG,
-                reason: "no key after the tag",
-            });
+            return Err(KeyError::Malformed { expected: SECRET_KEY_TAG, reason: "no key after the tag" });
         };
         if tag != SECRET_KEY_TAG {
             return Err(KeyError::Malformed {
@@ -397,16 +372,10 @@ mod tests {
             (format!("ssh-ed25519 {b64}"), "malformed_key_file"),
             (PUBLIC_KEY_TAG.to_owned(), "malformed_key_file"),
             (format!("{good}\nextra"), "malformed_key_file"),
-            (
-                format!("{PUBLIC_KEY_TAG} {}", &b64[..b64.len() - 1]),
-                "bad_base64",
-            ),
+            (format!("{PUBLIC_KEY_TAG} {}", &b64[..b64.len() - 1]), "bad_base64"),
             (format!("{PUBLIC_KEY_TAG} {b64} "), "bad_key_label"),
             (format!("{PUBLIC_KEY_TAG} AAAA"), "wrong_key_length"),
-            (
-                format!("{PUBLIC_KEY_TAG} {}", encode_base64(&[0u8; 32])),
-                "invalid_public_key",
-            ),
+            (format!("{PUBLIC_KEY_TAG} {}", encode_base64(&[0u8; 32])), "invalid_public_key"),
             ("x".repeat(MAX_KEY_FILE_BYTES + 1), "key_file_too_large"),
         ];
         for (text, code) in cases {
@@ -414,10 +383,7 @@ mod tests {
             assert_eq!(err.code(), code, "{text:?}: {err}");
         }
         assert_eq!(
-            "magflock-ed25519-pub AAAA"
-                .parse::<SigningKeyPair>()
-                .unwrap_err()
-                .code(),
+            "magflock-ed25519-pub AAAA".parse::<SigningKeyPair>().unwrap_err().code(),
             "malformed_key_file"
         );
     }

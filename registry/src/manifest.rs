@@ -15,8 +15,8 @@ use serde::Deserialize;
 
 pub use endpoint::{Endpoint, MAX_ENDPOINT_PATH_LEN, MAX_ENDPOINTS, Method, UnknownMethod};
 pub use resources::{
-    DEFAULT_CONCURRENCY, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT_MS, MAX_CONCURRENCY,
-    MAX_FUEL, MAX_MEMORY_BYTES, MAX_TIMEOUT_MS, MIN_MEMORY_BYTES, Resources,
+    DEFAULT_CONCURRENCY, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT_MS, MAX_CONCURRENCY, MAX_FUEL,
+    MAX_MEMORY_BYTES, MAX_TIMEOUT_MS, MIN_MEMORY_BYTES, Resources,
 };
 
 /// Largest accepted `extension.toml` (hostile input: parsed before anything is trusted).
@@ -83,10 +83,7 @@ impl ManifestError {
 }
 
 pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ManifestError {
-    ManifestError::Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
+    ManifestError::Invalid { field: field.into(), reason: reason.into() }
 }
 
 /// Hostile text for an error message: escaped, truncated, in backticks.
@@ -150,10 +147,7 @@ impl FromStr for Capability {
     type Err = UnknownCapability;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Capability::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| UnknownCapability(s.to_owned()))
+        Capability::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| UnknownCapability(s.to_owned()))
     }
 }
 
@@ -195,10 +189,7 @@ fn check_name(field: &str, s: &str) -> Result<(), ManifestError> {
         "is longer than 63 characters"
     } else if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
         "must start with a lowercase ASCII letter"
-    } else if !s
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
+    } else if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
         "may contain only lowercase ASCII letters, digits and '-'"
     } else if s.ends_with('-') {
         "must not end with '-'"
@@ -215,10 +206,7 @@ fn check_text(field: &str, s: &str, max_chars: usize) -> Result<(), ManifestErro
         return Err(invalid(field, "must not be empty"));
     }
     if s.chars().count() > max_chars {
-        return Err(invalid(
-            field,
-            format!("is longer than {max_chars} characters"),
-        ));
+        return Err(invalid(field, format!("is longer than {max_chars} characters")));
     }
     if s.chars().any(char::is_control) {
         return Err(invalid(field, "must not contain control characters"));
@@ -283,9 +271,8 @@ impl Manifest {
         if text.len() > MAX_MANIFEST_BYTES {
             return Err(ManifestError::TooLarge { len: text.len() });
         }
-        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError::Syntax {
-            message: e.to_string().trim_end().to_owned(),
-        })?;
+        let raw: RawManifest = toml::from_str(text)
+            .map_err(|e| ManifestError::Syntax { message: e.to_string().trim_end().to_owned() })?;
         Self::validate(raw)
     }
 
@@ -302,38 +289,22 @@ impl Manifest {
         let name: ExtensionName = raw.name.parse()?;
 
         if raw.version.len() > MAX_VERSION_LEN {
-            return Err(invalid(
-                "version",
-                format!("is longer than {MAX_VERSION_LEN} bytes"),
-            ));
+            return Err(invalid("version", format!("is longer than {MAX_VERSION_LEN} bytes")));
         }
         let version = semver::Version::parse(&raw.version).map_err(|e| {
-            invalid(
-                "version",
-                format!("{} is not a semantic version: {e}", quote(&raw.version)),
-            )
+            invalid("version", format!("{} is not a semantic version: {e}", quote(&raw.version)))
         })?;
 
         check_text("description", &raw.description, MAX_DESCRIPTION_CHARS)?;
 
         if raw.host.len() > MAX_HOST_RANGE_LEN {
-            return Err(invalid(
-                "host",
-                format!("is longer than {MAX_HOST_RANGE_LEN} bytes"),
-            ));
+            return Err(invalid("host", format!("is longer than {MAX_HOST_RANGE_LEN} bytes")));
         }
-        let host = semver::VersionReq::parse(&raw.host).map_err(|e| {
-            invalid(
-                "host",
-                format!("{} is not a version range: {e}", quote(&raw.host)),
-            )
-        })?;
+        let host = semver::VersionReq::parse(&raw.host)
+            .map_err(|e| invalid("host", format!("{} is not a version range: {e}", quote(&raw.host))))?;
 
         if raw.authors.len() > MAX_AUTHORS {
-            return Err(invalid(
-                "authors",
-                format!("has more than {MAX_AUTHORS} entries"),
-            ));
+            return Err(invalid("authors", format!("has more than {MAX_AUTHORS} entries")));
         }
         for (i, a) in raw.authors.iter().enumerate() {
             check_text(&format!("authors[{i}]"), a, MAX_AUTHOR_CHARS)?;
@@ -344,18 +315,12 @@ impl Manifest {
         }
 
         if raw.keywords.len() > MAX_KEYWORDS {
-            return Err(invalid(
-                "keywords",
-                format!("has more than {MAX_KEYWORDS} entries"),
-            ));
+            return Err(invalid("keywords", format!("has more than {MAX_KEYWORDS} entries")));
         }
         for (i, k) in raw.keywords.iter().enumerate() {
             check_name(&format!("keywords[{i}]"), k)?;
             if raw.keywords[..i].contains(k) {
-                return Err(invalid(
-                    format!("keywords[{i}]"),
-                    format!("{} is listed twice", quote(k)),
-                ));
+                return Err(invalid(format!("keywords[{i}]"), format!("{} is listed twice", quote(k))));
             }
         }
 
@@ -479,10 +444,7 @@ impl Manifest {
         let r = &self.resources;
         out.push_str("\n[resources]\n");
         out.push_str(&format!("fuel = {}\n", r.fuel));
-        out.push_str(&format!(
-            "memory = {}\n",
-            resources::canonical_memory(r.memory_bytes)
-        ));
+        out.push_str(&format!("memory = {}\n", resources::canonical_memory(r.memory_bytes)));
         out.push_str(&format!("timeout-ms = {}\n", r.timeout.as_millis()));
         out.push_str(&format!("concurrency = {}\n", r.concurrency));
         if !self.config.is_empty() {
@@ -503,37 +465,28 @@ impl Manifest {
 
 fn check_license(license: &str) -> Result<(), ManifestError> {
     if license.is_empty() || license.len() > MAX_LICENSE_LEN {
-        return Err(invalid(
-            "license",
-            format!("must be 1 to {MAX_LICENSE_LEN} bytes"),
-        ));
+        return Err(invalid("license", format!("must be 1 to {MAX_LICENSE_LEN} bytes")));
     }
     if !license
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '+' | '(' | ')' | ' ' | ':'))
     {
-        return Err(invalid(
-            "license",
-            format!("{} is not an SPDX license expression", quote(license)),
-        ));
+        return Err(invalid("license", format!("{} is not an SPDX license expression", quote(license))));
     }
     Ok(())
 }
 
 fn check_config(config: &BTreeMap<String, String>) -> Result<(), ManifestError> {
     if config.len() > MAX_CONFIG_KEYS {
-        return Err(invalid(
-            "config",
-            format!("has more than {MAX_CONFIG_KEYS} keys"),
-        ));
+        return Err(invalid("config", format!("has more than {MAX_CONFIG_KEYS} keys")));
     }
     for (key, value) in config {
         let field = format!("config.{}", quote(key));
         if key.is_empty()
             || key.len() > MAX_CONFIG_KEY_LEN
-            || !key.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-            })
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'))
         {
             return Err(invalid(
                 field,
@@ -541,10 +494,7 @@ fn check_config(config: &BTreeMap<String, String>) -> Result<(), ManifestError> 
             ));
         }
         if value.len() > MAX_CONFIG_VALUE_LEN {
-            return Err(invalid(
-                field,
-                format!("value is longer than {MAX_CONFIG_VALUE_LEN} bytes"),
-            ));
+            return Err(invalid(field, format!("value is longer than {MAX_CONFIG_VALUE_LEN} bytes")));
         }
     }
     Ok(())
@@ -608,10 +558,7 @@ path = "/"
         assert_eq!(m.name().as_str(), "hello");
         assert_eq!(*m.resources(), Resources::default());
         assert!(m.capabilities().is_empty());
-        assert_eq!(
-            m.match_endpoint("GET", "/").map(Endpoint::pattern),
-            Some("/")
-        );
+        assert_eq!(m.match_endpoint("GET", "/").map(Endpoint::pattern), Some("/"));
     }
 
     #[test]
@@ -619,18 +566,7 @@ path = "/"
         for good in ["a", "hello", "hello-world", "a1", &"a".repeat(63)] {
             assert!(good.parse::<ExtensionName>().is_ok(), "{good:?} refused");
         }
-        for bad in [
-            "",
-            "1a",
-            "-a",
-            "a-",
-            "a--b",
-            "Hello",
-            "a_b",
-            "a.b",
-            "ä",
-            &"a".repeat(64),
-        ] {
+        for bad in ["", "1a", "-a", "a-", "a--b", "Hello", "a_b", "a.b", "ä", &"a".repeat(64)] {
             assert!(bad.parse::<ExtensionName>().is_err(), "{bad:?} accepted");
         }
     }
@@ -656,18 +592,12 @@ path = "/"
     #[test]
     fn quote_escapes_and_truncates_hostile_text() {
         assert_eq!(quote("a\nb"), "`a\\nb`");
-        assert_eq!(
-            quote(&"x".repeat(100)).chars().count(),
-            MAX_QUOTED_CHARS + 3
-        );
+        assert_eq!(quote(&"x".repeat(100)).chars().count(), MAX_QUOTED_CHARS + 3);
     }
 
     #[test]
     fn oversized_manifest_is_refused_before_parsing() {
         let big = "#".repeat(MAX_MANIFEST_BYTES + 1);
-        assert_eq!(
-            Manifest::from_toml_str(&big).unwrap_err().code(),
-            "manifest_too_large"
-        );
+        assert_eq!(Manifest::from_toml_str(&big).unwrap_err().code(), "manifest_too_large");
     }
 }

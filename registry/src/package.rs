@@ -56,9 +56,7 @@ pub enum PackageError {
     UnsafePath { path: String },
     #[error("package entry {path} is a {kind}, not a regular file")]
     NotRegularFile { path: String, kind: String },
-    #[error(
-        "package entry {path} is not allowed (only extension.toml, component.wasm, signature.json)"
-    )]
+    #[error("package entry {path} is not allowed (only extension.toml, component.wasm, signature.json)")]
     UnknownEntry { path: String },
     #[error("package entry {name} appears more than once")]
     DuplicateEntry { name: &'static str },
@@ -67,18 +65,12 @@ pub enum PackageError {
     )]
     EntryOrder { name: &'static str, position: usize },
     #[error("package entry {name} declares {size} bytes, above the limit of {max} bytes")]
-    EntryTooLarge {
-        name: &'static str,
-        size: u64,
-        max: u64,
-    },
+    EntryTooLarge { name: &'static str, size: u64, max: u64 },
     #[error("package has no {name}")]
     MissingEntry { name: &'static str },
     #[error("package extension.toml is invalid: {0}")]
     Manifest(#[from] ManifestError),
-    #[error(
-        "component.wasm is a core WebAssembly module, not a component; build for wasm32-wasip2"
-    )]
+    #[error("component.wasm is a core WebAssembly module, not a component; build for wasm32-wasip2")]
     CoreModule,
     #[error("component.wasm is not a WebAssembly component (bad preamble)")]
     NotComponent,
@@ -111,9 +103,7 @@ impl PackageError {
 }
 
 fn malformed(reason: impl std::fmt::Display) -> PackageError {
-    PackageError::MalformedArchive {
-        reason: reason.to_string(),
-    }
+    PackageError::MalformedArchive { reason: reason.to_string() }
 }
 
 /// A parsed package. The manifest always matches `manifest_bytes`, and the
@@ -130,20 +120,11 @@ pub struct Package {
 impl Package {
     /// An unsigned package from manifest bytes and a component.
     pub fn new(manifest_bytes: Vec<u8>, component: Vec<u8>) -> Result<Package, PackageError> {
-        check_size(
-            MANIFEST_ENTRY,
-            manifest_bytes.len() as u64,
-            MAX_MANIFEST_BYTES as u64,
-        )?;
+        check_size(MANIFEST_ENTRY, manifest_bytes.len() as u64, MAX_MANIFEST_BYTES as u64)?;
         check_size(COMPONENT_ENTRY, component.len() as u64, MAX_COMPONENT_BYTES)?;
         let manifest = Manifest::from_toml_bytes(&manifest_bytes)?;
         check_component(&component)?;
-        Ok(Package {
-            manifest_bytes,
-            manifest,
-            component,
-            signature: None,
-        })
+        Ok(Package { manifest_bytes, manifest, component, signature: None })
     }
 
     /// Parses a package file. The total size is checked first and each entry's
@@ -155,18 +136,12 @@ impl Package {
             return Err(PackageError::TooLarge { len: bytes.len() });
         }
         let [manifest_bytes, component, signature] = read_entries(bytes)?;
-        let manifest_bytes = manifest_bytes.ok_or(PackageError::MissingEntry {
-            name: MANIFEST_ENTRY,
-        })?;
-        let component = component.ok_or(PackageError::MissingEntry {
-            name: COMPONENT_ENTRY,
-        })?;
+        let manifest_bytes = manifest_bytes.ok_or(PackageError::MissingEntry { name: MANIFEST_ENTRY })?;
+        let component = component.ok_or(PackageError::MissingEntry { name: COMPONENT_ENTRY })?;
         let mut package = Package::new(manifest_bytes, component)?;
         if let Some(json) = signature {
-            let envelope =
-                Envelope::from_json(&json).map_err(|e| PackageError::InvalidSignatureFile {
-                    reason: e.to_string(),
-                })?;
+            let envelope = Envelope::from_json(&json)
+                .map_err(|e| PackageError::InvalidSignatureFile { reason: e.to_string() })?;
             package.signature = Some(envelope);
         }
         if package.to_bytes() != bytes {
@@ -185,18 +160,14 @@ impl Package {
             (Some(envelope), true) => Some(envelope.to_json()),
             _ => None,
         };
-        let mut entries: Vec<(&str, &[u8])> = vec![
-            (MANIFEST_ENTRY, &self.manifest_bytes),
-            (COMPONENT_ENTRY, &self.component),
-        ];
+        let mut entries: Vec<(&str, &[u8])> =
+            vec![(MANIFEST_ENTRY, &self.manifest_bytes), (COMPONENT_ENTRY, &self.component)];
         if let Some(json) = &signature {
             entries.push((SIGNATURE_ENTRY, json));
         }
-        let total: usize = entries
-            .iter()
-            .map(|(_, data)| BLOCK + data.len().div_ceil(BLOCK) * BLOCK)
-            .sum::<usize>()
-            + 2 * BLOCK;
+        let total: usize =
+            entries.iter().map(|(_, data)| BLOCK + data.len().div_ceil(BLOCK) * BLOCK).sum::<usize>()
+                + 2 * BLOCK;
         let mut out = Vec::with_capacity(total);
         for (name, data) in entries {
             out.extend_from_slice(entry_header(name, data.len() as u64).as_bytes());
@@ -290,9 +261,7 @@ fn check_path(path: &[u8]) -> Result<(), PackageError> {
         || path.contains(&0)
         || path.split(|b| *b == b'/').any(|c| c == b"..");
     if unsafe_path {
-        return Err(PackageError::UnsafePath {
-            path: show_path(path),
-        });
+        return Err(PackageError::UnsafePath { path: show_path(path) });
     }
     Ok(())
 }
@@ -324,25 +293,17 @@ fn read_entries(bytes: &[u8]) -> Result<[Option<Vec<u8>>; 3], PackageError> {
         check_path(&path)?;
         let kind = header.entry_type();
         if kind != EntryType::Regular {
-            return Err(PackageError::NotRegularFile {
-                path: show_path(&path),
-                kind: kind_name(kind),
-            });
+            return Err(PackageError::NotRegularFile { path: show_path(&path), kind: kind_name(kind) });
         }
         let Some(slot) = ENTRIES.iter().position(|(n, _)| n.as_bytes() == &*path) else {
-            return Err(PackageError::UnknownEntry {
-                path: show_path(&path),
-            });
+            return Err(PackageError::UnknownEntry { path: show_path(&path) });
         };
         let (name, max) = ENTRIES[slot];
         if found[slot].is_some() {
             return Err(PackageError::DuplicateEntry { name });
         }
         if slot != position {
-            return Err(PackageError::EntryOrder {
-                name,
-                position: position + 1,
-            });
+            return Err(PackageError::EntryOrder { name, position: position + 1 });
         }
         let size = header.entry_size().map_err(malformed)?;
         check_size(name, size, max)?;
@@ -387,18 +348,8 @@ mod tests {
         let err = Package::new(m.clone(), core).unwrap_err();
         assert_eq!(err.code(), "core_module");
         assert!(err.to_string().contains("wasm32-wasip2"));
-        assert_eq!(
-            Package::new(m.clone(), b"\0asm".to_vec())
-                .unwrap_err()
-                .code(),
-            "not_a_component"
-        );
-        assert_eq!(
-            Package::new(m, b"hello world!".to_vec())
-                .unwrap_err()
-                .code(),
-            "not_a_component"
-        );
+        assert_eq!(Package::new(m.clone(), b"\0asm".to_vec()).unwrap_err().code(), "not_a_component");
+        assert_eq!(Package::new(m, b"hello world!".to_vec()).unwrap_err().code(), "not_a_component");
     }
 
     #[test]
@@ -406,22 +357,12 @@ mod tests {
         let p = Package::new(MANIFEST.as_bytes().to_vec(), component()).unwrap();
         let mut bytes = p.to_bytes();
         bytes.extend_from_slice(&[0u8; BLOCK]);
-        assert_eq!(
-            Package::from_bytes(&bytes).unwrap_err().code(),
-            "non_canonical"
-        );
+        assert_eq!(Package::from_bytes(&bytes).unwrap_err().code(), "non_canonical");
     }
 
     #[test]
     fn unsafe_paths_are_recognised() {
-        for bad in [
-            &b"/etc/passwd"[..],
-            b"../x",
-            b"a/../../b",
-            b"a\\b",
-            b"",
-            b"..",
-        ] {
+        for bad in [&b"/etc/passwd"[..], b"../x", b"a/../../b", b"a\\b", b"", b".."] {
             assert!(check_path(bad).is_err(), "{bad:?}");
         }
         for ok in [&b"extension.toml"[..], b"a/b", b"a..b"] {

@@ -123,10 +123,7 @@ pub fn sign_package(package: &mut Package, key: &SigningKeyPair) {
     package.set_signature(Some(Envelope {
         payload_type: PAYLOAD_TYPE.to_owned(),
         payload: encode_base64(&payload),
-        signatures: vec![EnvelopeSignature {
-            keyid: key.key_id(),
-            sig: encode_base64(&sig),
-        }],
+        signatures: vec![EnvelopeSignature { keyid: key.key_id(), sig: encode_base64(&sig) }],
     }));
 }
 
@@ -163,11 +160,7 @@ pub enum SignatureError {
     #[error("signed statement is malformed: {reason}")]
     BadStatement { reason: String },
     #[error("signed statement {field} {signed} does not match the package's {actual}")]
-    DigestMismatch {
-        field: &'static str,
-        signed: String,
-        actual: String,
-    },
+    DigestMismatch { field: &'static str, signed: String, actual: String },
 }
 
 impl SignatureError {
@@ -202,49 +195,33 @@ struct Statement {
 
 /// Verifies that `package` carries exactly one valid signature by a trusted key
 /// over a statement naming this package's name, version, manifest and component.
-pub fn verify_package(
-    package: &Package,
-    trust: &TrustStore,
-) -> Result<VerifiedStatement, SignatureError> {
+pub fn verify_package(package: &Package, trust: &TrustStore) -> Result<VerifiedStatement, SignatureError> {
     let envelope = package.signature().ok_or(SignatureError::Unsigned)?;
     if envelope.payload_type != PAYLOAD_TYPE {
-        return Err(SignatureError::WrongPayloadType {
-            found: quote(&envelope.payload_type),
-        });
+        return Err(SignatureError::WrongPayloadType { found: quote(&envelope.payload_type) });
     }
-    let payload = decode_canonical_base64(&envelope.payload)
-        .ok_or(SignatureError::BadBase64 { field: "payload" })?;
+    let payload =
+        decode_canonical_base64(&envelope.payload).ok_or(SignatureError::BadBase64 { field: "payload" })?;
     let [signature] = envelope.signatures.as_slice() else {
-        return Err(SignatureError::SignatureCount {
-            count: envelope.signatures.len(),
-        });
+        return Err(SignatureError::SignatureCount { count: envelope.signatures.len() });
     };
     if !is_key_id(&signature.keyid) {
-        return Err(SignatureError::MalformedKeyId {
-            keyid: quote(&signature.keyid),
-        });
+        return Err(SignatureError::MalformedKeyId { keyid: quote(&signature.keyid) });
     }
-    let sig = decode_canonical_base64(&signature.sig).ok_or(SignatureError::BadBase64 {
-        field: "signatures[0].sig",
-    })?;
+    let sig = decode_canonical_base64(&signature.sig)
+        .ok_or(SignatureError::BadBase64 { field: "signatures[0].sig" })?;
     let sig = <[u8; 64]>::try_from(sig.as_slice())
         .map_err(|_| SignatureError::BadSignatureLength { len: sig.len() })?;
     let key = trust
         .get(&signature.keyid)
-        .ok_or_else(|| SignatureError::UntrustedKey {
-            keyid: signature.keyid.clone(),
-        })?;
+        .ok_or_else(|| SignatureError::UntrustedKey { keyid: signature.keyid.clone() })?;
     if !key.verify_strict(&pae(PAYLOAD_TYPE, &payload), &sig) {
-        return Err(SignatureError::BadSignature {
-            keyid: signature.keyid.clone(),
-        });
+        return Err(SignatureError::BadSignature { keyid: signature.keyid.clone() });
     }
 
     // Signed by a trusted key from here on; still checked field by field.
-    let statement: Statement =
-        serde_json::from_slice(&payload).map_err(|e| SignatureError::BadStatement {
-            reason: e.to_string(),
-        })?;
+    let statement: Statement = serde_json::from_slice(&payload)
+        .map_err(|e| SignatureError::BadStatement { reason: e.to_string() })?;
     if statement.type_ != STATEMENT_TYPE {
         return Err(SignatureError::BadStatement {
             reason: format!("_type {} is not {STATEMENT_TYPE}", quote(&statement.type_)),
@@ -258,16 +235,8 @@ pub fn verify_package(
     let checks = [
         ("name", &statement.name, &name),
         ("version", &statement.version, &version),
-        (
-            "manifest_sha256",
-            &statement.manifest_sha256,
-            &manifest_sha256,
-        ),
-        (
-            "component_sha256",
-            &statement.component_sha256,
-            &component_sha256,
-        ),
+        ("manifest_sha256", &statement.manifest_sha256, &manifest_sha256),
+        ("component_sha256", &statement.component_sha256, &component_sha256),
     ];
     for (field, signed, actual) in checks {
         if signed != actual {
@@ -306,10 +275,7 @@ mod tests {
         let env = Envelope {
             payload_type: "a\"b\\c\n\u{1}é".to_owned(),
             payload: "AAAA".to_owned(),
-            signatures: vec![EnvelopeSignature {
-                keyid: "k".to_owned(),
-                sig: "s".to_owned(),
-            }],
+            signatures: vec![EnvelopeSignature { keyid: "k".to_owned(), sig: "s".to_owned() }],
         };
         let json = env.to_json();
         assert_eq!(Envelope::from_json(&json).unwrap(), env);

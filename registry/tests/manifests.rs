@@ -15,8 +15,7 @@ fn manifest_files(prefix: &str) -> Vec<(String, String)> {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .filter_map(|p| {
             let stem = p.file_stem()?.to_str()?.to_owned();
-            stem.starts_with(prefix)
-                .then(|| (stem, std::fs::read_to_string(&p).unwrap()))
+            stem.starts_with(prefix).then(|| (stem, std::fs::read_to_string(&p).unwrap()))
         })
         .collect();
     files.sort();
@@ -69,10 +68,7 @@ fn full_manifest_resolves_resources_capabilities_and_endpoints() {
     assert_eq!(pick("POST", "/todos/stats"), Some("/todos/*"));
     assert_eq!(pick("PUT", "/todos/1"), Some("/*"));
     assert_eq!(pick("GET", "/"), Some("/*"));
-    assert_eq!(
-        m.config().get("list.max-items").map(String::as_str),
-        Some("100")
-    );
+    assert_eq!(m.config().get("list.max-items").map(String::as_str), Some("100"));
 }
 
 #[test]

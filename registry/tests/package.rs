@@ -20,12 +20,7 @@ struct Raw<'a> {
 }
 
 fn file<'a>(name: &'a str, data: &'a [u8]) -> Raw<'a> {
-    Raw {
-        name: name.as_bytes(),
-        kind: EntryType::Regular,
-        data,
-        declared: None,
-    }
+    Raw { name: name.as_bytes(), kind: EntryType::Regular, data, declared: None }
 }
 
 /// Writes a ustar archive with the same fixed metadata as `Package::to_bytes`.
@@ -68,11 +63,7 @@ fn hand_made_archive_equal_to_to_bytes_is_accepted() {
 #[test]
 fn extra_entry_is_refused_as_unknown() {
     let (m, c) = (manifest(), component(b""));
-    let bytes = raw_tar(&[
-        file("extension.toml", &m),
-        file("component.wasm", &c),
-        file("README.md", b"hi"),
-    ]);
+    let bytes = raw_tar(&[file("extension.toml", &m), file("component.wasm", &c), file("README.md", b"hi")]);
     let err = refused(&bytes);
     assert_eq!(err.code(), "unknown_entry");
     assert!(err.to_string().contains("README.md"));
@@ -90,12 +81,7 @@ fn symlink_directory_and_pax_entries_are_refused_as_not_regular() {
     ] {
         let bytes = raw_tar(&[
             file("extension.toml", &m),
-            Raw {
-                name: b"component.wasm",
-                kind,
-                data: b"",
-                declared: None,
-            },
+            Raw { name: b"component.wasm", kind, data: b"", declared: None },
         ]);
         assert_eq!(refused(&bytes).code(), "not_regular_file", "{kind:?}");
     }
@@ -104,27 +90,12 @@ fn symlink_directory_and_pax_entries_are_refused_as_not_regular() {
 #[test]
 fn parent_and_absolute_paths_are_refused_as_unsafe() {
     let m = manifest();
-    for name in [
-        &b"../extension.toml"[..],
-        b"/extension.toml",
-        b"a/../../x",
-        b"..\\x",
-    ] {
-        let bytes = raw_tar(&[Raw {
-            name,
-            kind: EntryType::Regular,
-            data: &m,
-            declared: None,
-        }]);
+    for name in [&b"../extension.toml"[..], b"/extension.toml", b"a/../../x", b"..\\x"] {
+        let bytes = raw_tar(&[Raw { name, kind: EntryType::Regular, data: &m, declared: None }]);
         assert_eq!(refused(&bytes).code(), "unsafe_path", "{name:?}");
     }
     // A symlink pointing out is refused by its path before its type is looked at.
-    let bytes = raw_tar(&[Raw {
-        name: b"../x",
-        kind: EntryType::Symlink,
-        data: b"",
-        declared: None,
-    }]);
+    let bytes = raw_tar(&[Raw { name: b"../x", kind: EntryType::Symlink, data: b"", declared: None }]);
     assert_eq!(refused(&bytes).code(), "unsafe_path");
 }
 
@@ -134,12 +105,7 @@ fn oversized_declared_entry_is_refused_from_the_header_alone() {
     // Declares a terabyte, carries nothing: refused before any read or allocation.
     let bytes = raw_tar(&[
         file("extension.toml", &m),
-        Raw {
-            name: b"component.wasm",
-            kind: EntryType::Regular,
-            data: b"",
-            declared: Some(1 << 40),
-        },
+        Raw { name: b"component.wasm", kind: EntryType::Regular, data: b"", declared: Some(1 << 40) },
     ]);
     let err = refused(&bytes);
     assert_eq!(err.code(), "entry_too_large");
@@ -156,12 +122,7 @@ fn oversized_declared_entry_is_refused_from_the_header_alone() {
     let bytes = raw_tar(&[
         file("extension.toml", &m),
         file("component.wasm", &component(b"")),
-        Raw {
-            name: b"signature.json",
-            kind: EntryType::Regular,
-            data: b"",
-            declared: Some(16 * 1024 + 1),
-        },
+        Raw { name: b"signature.json", kind: EntryType::Regular, data: b"", declared: Some(16 * 1024 + 1) },
     ]);
     assert_eq!(refused(&bytes).code(), "entry_too_large");
 }
@@ -190,11 +151,7 @@ fn package_over_the_total_cap_is_refused_before_parsing() {
 #[test]
 fn duplicate_misordered_and_missing_entries_are_refused() {
     let (m, c) = (manifest(), component(b""));
-    let dup = raw_tar(&[
-        file("extension.toml", &m),
-        file("component.wasm", &c),
-        file("extension.toml", &m),
-    ]);
+    let dup = raw_tar(&[file("extension.toml", &m), file("component.wasm", &c), file("extension.toml", &m)]);
     assert_eq!(refused(&dup).code(), "duplicate_entry");
     let order = raw_tar(&[file("component.wasm", &c), file("extension.toml", &m)]);
     assert_eq!(refused(&order).code(), "entry_order");
@@ -209,19 +166,13 @@ fn duplicate_misordered_and_missing_entries_are_refused() {
 fn bad_contents_are_refused_with_their_codes() {
     let (m, c) = (manifest(), component(b""));
     let core = b"\0asm\x01\x00\x00\x00".to_vec();
-    let err = refused(&raw_tar(&[
-        file("extension.toml", &m),
-        file("component.wasm", &core),
-    ]));
+    let err = refused(&raw_tar(&[file("extension.toml", &m), file("component.wasm", &core)]));
     assert_eq!(err.code(), "core_module");
     assert_eq!(
         err.to_string(),
         "component.wasm is a core WebAssembly module, not a component; build for wasm32-wasip2"
     );
-    let bad_manifest = raw_tar(&[
-        file("extension.toml", b"name = 1"),
-        file("component.wasm", &c),
-    ]);
+    let bad_manifest = raw_tar(&[file("extension.toml", b"name = 1"), file("component.wasm", &c)]);
     assert_eq!(refused(&bad_manifest).code(), "invalid_manifest");
     let not_utf8 = raw_tar(&[file("extension.toml", b"\xff"), file("component.wasm", &c)]);
     assert_eq!(refused(&not_utf8).code(), "invalid_manifest");

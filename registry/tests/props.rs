@@ -6,9 +6,7 @@
 mod common;
 
 use common::*;
-use magflock_registry::{
-    Envelope, EnvelopeSignature, Manifest, Package, sign_package, verify_package,
-};
+use magflock_registry::{Envelope, EnvelopeSignature, Manifest, Package, sign_package, verify_package};
 use proptest::prelude::*;
 use proptest::sample::Index;
 

@@ -9,9 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
 use magflock_registry::signing::{PAYLOAD_TYPE, STATEMENT_TYPE, pae};
-use magflock_registry::{
-    Envelope, EnvelopeSignature, Package, SignatureError, sign_package, verify_package,
-};
+use magflock_registry::{Envelope, EnvelopeSignature, Package, SignatureError, sign_package, verify_package};
 
 fn code(r: Result<impl std::fmt::Debug, SignatureError>) -> &'static str {
     r.unwrap_err().code()
@@ -50,19 +48,13 @@ fn signing_does_not_change_the_package_id_and_resigning_replaces_the_signature()
     assert_ne!(p.to_bytes(), unsigned.to_bytes());
     sign_package(&mut p, &key(2));
     assert_eq!(p.signature().unwrap().signatures.len(), 1);
-    assert_eq!(
-        code(verify_package(&p, &trust(&[&key(1)]))),
-        "untrusted_key"
-    );
+    assert_eq!(code(verify_package(&p, &trust(&[&key(1)]))), "untrusted_key");
     assert!(verify_package(&p, &trust(&[&key(2)])).is_ok());
 }
 
 #[test]
 fn unsigned_package_is_refused_as_unsigned() {
-    assert_eq!(
-        code(verify_package(&package("1.0.0", b""), &trust(&[&key(1)]))),
-        "unsigned"
-    );
+    assert_eq!(code(verify_package(&package("1.0.0", b""), &trust(&[&key(1)]))), "unsigned");
 }
 
 #[test]
@@ -77,19 +69,13 @@ fn signature_by_an_unknown_key_is_refused_naming_the_key() {
 fn every_single_bit_flip_of_the_signature_is_a_bad_signature() {
     let k = key(1);
     let p = signed("1.0.0", b"body", &k);
-    let sig = STANDARD
-        .decode(&p.signature().unwrap().signatures[0].sig)
-        .unwrap();
+    let sig = STANDARD.decode(&p.signature().unwrap().signatures[0].sig).unwrap();
     assert_eq!(sig.len(), 64);
     for bit in 0..sig.len() * 8 {
         let mut bad = sig.clone();
         bad[bit / 8] ^= 1 << (bit % 8);
         let tampered = with_envelope(&p, |e| e.signatures[0].sig = STANDARD.encode(&bad));
-        assert_eq!(
-            code(verify_package(&tampered, &trust(&[&k]))),
-            "bad_signature",
-            "bit {bit}"
-        );
+        assert_eq!(code(verify_package(&tampered, &trust(&[&k]))), "bad_signature", "bit {bit}");
     }
 }
 
@@ -105,28 +91,13 @@ fn statement_of_one_version_with_the_component_of_another_is_a_digest_mismatch()
     mixed.set_signature(sig_a.clone());
     let err = verify_package(&mixed, &trust(&[&k])).unwrap_err();
     assert_eq!(err.code(), "digest_mismatch");
-    assert!(matches!(
-        err,
-        SignatureError::DigestMismatch {
-            field: "component_sha256",
-            ..
-        }
-    ));
+    assert!(matches!(err, SignatureError::DigestMismatch { field: "component_sha256", .. }));
 
     // Manifest and component of B, signature of A: the version differs first.
     let mut mixed = b.clone();
     mixed.set_signature(sig_a);
     let err = verify_package(&mixed, &trust(&[&k])).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            SignatureError::DigestMismatch {
-                field: "version",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, SignatureError::DigestMismatch { field: "version", .. }), "{err}");
 }
 
 #[test]
@@ -142,11 +113,7 @@ fn every_manifest_byte_changed_is_refused() {
             // Either the manifest no longer parses, or the signature no longer matches it.
             if let Ok(mut q) = Package::new(m, p.component().to_vec()) {
                 q.set_signature(p.signature().cloned());
-                assert_eq!(
-                    code(verify_package(&q, &store)),
-                    "digest_mismatch",
-                    "byte {i}"
-                );
+                assert_eq!(code(verify_package(&q, &store)), "digest_mismatch", "byte {i}");
                 accepted_then_mismatched += 1;
             }
         }
@@ -172,11 +139,7 @@ fn every_component_byte_changed_is_refused() {
                 }
                 Ok(mut q) => {
                     q.set_signature(p.signature().cloned());
-                    assert_eq!(
-                        code(verify_package(&q, &store)),
-                        "digest_mismatch",
-                        "byte {i}"
-                    );
+                    assert_eq!(code(verify_package(&q, &store)), "digest_mismatch", "byte {i}");
                 }
             }
         }
@@ -218,11 +181,7 @@ fn non_canonical_base64_is_refused() {
         format!(" {sig}"),
     ] {
         let q = with_envelope(&p, |e| e.signatures[0].sig = bad.clone());
-        assert_eq!(
-            code(verify_package(&q, &trust(&[&k]))),
-            "bad_base64",
-            "{bad:?}"
-        );
+        assert_eq!(code(verify_package(&q, &trust(&[&k]))), "bad_base64", "{bad:?}");
     }
     let payload = env.payload.trim_end_matches('=').to_owned() + " ";
     let q = with_envelope(&p, |e| e.payload = payload);
@@ -241,32 +200,14 @@ fn envelope_shape_errors_have_their_own_codes() {
         let q = Package::from_bytes(&q.to_bytes()).unwrap();
         assert_eq!(code(verify_package(&q, &store)), want);
     };
-    check(
-        &|e| e.payload_type = "application/vnd.in-toto+json".into(),
-        "wrong_payload_type",
-    );
+    check(&|e| e.payload_type = "application/vnd.in-toto+json".into(), "wrong_payload_type");
     check(&|e| e.signatures.clear(), "signature_count");
-    check(
-        &|e| e.signatures.push(e.signatures[0].clone()),
-        "signature_count",
-    );
-    check(
-        &|e| e.signatures[0].keyid = e.signatures[0].keyid.to_uppercase(),
-        "malformed_keyid",
-    );
+    check(&|e| e.signatures.push(e.signatures[0].clone()), "signature_count");
+    check(&|e| e.signatures[0].keyid = e.signatures[0].keyid.to_uppercase(), "malformed_keyid");
     check(&|e| e.signatures[0].keyid.clear(), "malformed_keyid");
-    check(
-        &|e| e.signatures[0].sig = STANDARD.encode([0u8; 63]),
-        "bad_signature_length",
-    );
-    check(
-        &|e| e.signatures[0].sig = STANDARD.encode([0u8; 65]),
-        "bad_signature_length",
-    );
-    check(
-        &|e| e.signatures[0].sig = STANDARD.encode([0u8; 64]),
-        "bad_signature",
-    );
+    check(&|e| e.signatures[0].sig = STANDARD.encode([0u8; 63]), "bad_signature_length");
+    check(&|e| e.signatures[0].sig = STANDARD.encode([0u8; 65]), "bad_signature_length");
+    check(&|e| e.signatures[0].sig = STANDARD.encode([0u8; 64]), "bad_signature");
 }
 
 /// An envelope over an arbitrary payload, validly signed by `k`.
@@ -276,10 +217,7 @@ fn sign_raw(p: &Package, k: &magflock_registry::SigningKeyPair, payload: &str) -
     q.set_signature(Some(Envelope {
         payload_type: PAYLOAD_TYPE.into(),
         payload: STANDARD.encode(payload),
-        signatures: vec![EnvelopeSignature {
-            keyid: k.key_id(),
-            sig: STANDARD.encode(sig),
-        }],
+        signatures: vec![EnvelopeSignature { keyid: k.key_id(), sig: STANDARD.encode(sig) }],
     }));
     q
 }
@@ -295,10 +233,7 @@ fn validly_signed_but_malformed_statements_are_refused() {
     );
     assert!(verify_package(&sign_raw(&p, &k, &good), &store).is_ok());
     for (payload, want) in [
-        (
-            good.replace(STATEMENT_TYPE, "https://in-toto.io/Statement/v1"),
-            "bad_statement",
-        ),
+        (good.replace(STATEMENT_TYPE, "https://in-toto.io/Statement/v1"), "bad_statement"),
         (good.replace("}", r#","extra":1}"#), "bad_statement"),
         (good.replace(r#""name":"hello","#, ""), "bad_statement"),
         ("not json".to_owned(), "bad_statement"),
@@ -306,11 +241,7 @@ fn validly_signed_but_malformed_statements_are_refused() {
         (good.replace(&m, &c), "digest_mismatch"),
         (good.replace(&c, &c.to_uppercase()), "digest_mismatch"),
     ] {
-        assert_eq!(
-            code(verify_package(&sign_raw(&p, &k, &payload), &store)),
-            want,
-            "{payload}"
-        );
+        assert_eq!(code(verify_package(&sign_raw(&p, &k, &payload), &store)), want, "{payload}");
     }
 }
 

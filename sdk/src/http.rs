@@ -64,9 +64,7 @@ impl Request {
 
     /// The raw query string after `?`, or `""` if there is none.
     pub fn query(&self) -> &str {
-        self.path_with_query
-            .split_once('?')
-            .map_or("", |(_, query)| query)
+        self.path_with_query.split_once('?').map_or("", |(_, query)| query)
     }
 
     /// The first value of query parameter `name`, percent-decoded (`+` reads
@@ -82,24 +80,18 @@ impl Request {
 
     /// The first value of header `name` (any case), if present and UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.header_bytes(name)
-            .and_then(|value| core::str::from_utf8(value).ok())
+        self.header_bytes(name).and_then(|value| core::str::from_utf8(value).ok())
     }
 
     /// The first value of header `name` (any case) as raw bytes.
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_slice())
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_slice())
     }
 
     /// All headers in the order received; names as the host gives them
     /// (lower case).
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers
-            .iter()
-            .map(|(key, value)| (key.as_str(), value.as_slice()))
+        self.headers.iter().map(|(key, value)| (key.as_str(), value.as_slice()))
     }
 
     /// The body; empty if the request had none.
@@ -129,33 +121,24 @@ pub struct Response {
 impl Response {
     /// An empty response with `status` and no headers.
     pub fn new(status: u16) -> Self {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
+        Response { status, headers: Vec::new(), body: Vec::new() }
     }
 
     /// A `text/plain; charset=utf-8` response.
     pub fn text(status: u16, text: impl Into<String>) -> Self {
-        Response::new(status)
-            .with_header("content-type", "text/plain; charset=utf-8")
-            .with_body(text.into())
+        Response::new(status).with_header("content-type", "text/plain; charset=utf-8").with_body(text.into())
     }
 
     /// An `application/json` response; `json` must already be JSON text.
     pub fn json(status: u16, json: impl Into<Vec<u8>>) -> Self {
-        Response::new(status)
-            .with_header("content-type", "application/json")
-            .with_body(json)
+        Response::new(status).with_header("content-type", "application/json").with_body(json)
     }
 
     /// This response with header `name` set to `value`, replacing any value
     /// it had.
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
         let name = name.into();
-        self.headers
-            .retain(|(key, _)| !key.eq_ignore_ascii_case(&name));
+        self.headers.retain(|(key, _)| !key.eq_ignore_ascii_case(&name));
         self.headers.push((name, value.into()));
         self
     }
@@ -212,10 +195,9 @@ pub(crate) fn serve(
                 r#"{{"code":"payload_too_large","detail":"the request body is larger than {MAX_REQUEST_BODY_BYTES} bytes"}}"#
             ),
         ),
-        Err(ReadError::Unreadable) => Response::json(
-            400,
-            r#"{"code":"bad_request","detail":"the request body could not be read"}"#,
-        ),
+        Err(ReadError::Unreadable) => {
+            Response::json(400, r#"{"code":"bad_request","detail":"the request body could not be read"}"#)
+        }
     };
     drop(request);
     write_response(response, response_out);
@@ -252,12 +234,7 @@ fn read_request(request: &IncomingRequest) -> Result<Request, ReadError> {
         Err(()) => Vec::new(),
     };
 
-    Ok(Request {
-        method,
-        path_with_query,
-        headers,
-        body,
-    })
+    Ok(Request { method, path_with_query, headers, body })
 }
 
 fn read_body(body: IncomingBody) -> Result<Vec<u8>, ReadError> {
@@ -282,18 +259,10 @@ fn read_body(body: IncomingBody) -> Result<Vec<u8>, ReadError> {
 }
 
 fn write_response(response: Response, response_out: ResponseOutparam) {
-    let Response {
-        status,
-        headers,
-        body,
-    } = response;
+    let Response { status, headers, body } = response;
     let (status, headers, body) = match Fields::from_list(&headers) {
         Ok(fields) => (status, fields, body),
-        Err(_) => (
-            500,
-            Fields::new(),
-            b"the extension returned an invalid header\n".to_vec(),
-        ),
+        Err(_) => (500, Fields::new(), b"the extension returned an invalid header\n".to_vec()),
     };
     let outgoing = OutgoingResponse::new(headers);
     if outgoing.set_status_code(status).is_err() {
@@ -387,9 +356,7 @@ mod tests {
         let res = Response::text(200, "x").with_header("Content-Type", "text/html");
         assert_eq!(res.header("content-type"), Some("text/html"));
         assert_eq!(res.headers.len(), 1);
-        let res = res
-            .append_header("set-cookie", "a=1")
-            .append_header("set-cookie", "b=2");
+        let res = res.append_header("set-cookie", "a=1").append_header("set-cookie", "b=2");
         assert_eq!(res.headers.len(), 3);
     }
 }

@@ -186,7 +186,13 @@ fn load_phase(s: &Settings) -> anyhow::Result<LoadResults> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     for srv in &servers {
         let c = rt.block_on(load::run(&srv.target, s.connections, s.warmup));
-        println!("warm-up {:<8} {:>9.0} req/s ({} errors)", srv.kind, c.ok as f64 / c.elapsed.as_secs_f64(), c.errors);
+        println!(
+            "warm-up {:<8} {:>9.0} req/s ({} errors; server pid {})",
+            srv.kind,
+            c.ok as f64 / c.elapsed.as_secs_f64(),
+            c.errors,
+            srv.child.id()
+        );
         anyhow::ensure!(c.ok > 0, "the {} server answered nothing correctly", srv.kind);
     }
     let mut samples = vec![Vec::new(); servers.len()];
@@ -312,16 +318,8 @@ fn report(machine: &str, s: &Settings, load: Option<&LoadResults>, inst: Option<
             cpu.push(c);
         }
         println!();
-        println!(
-            "gateway/raw:    req/s {:.2}x   CPU per request {:.2}x",
-            rps[0] / rps[1],
-            cpu[0] / cpu[1]
-        );
-        println!(
-            "gateway/native: req/s {:.2}x   CPU per request {:.2}x",
-            rps[0] / rps[2],
-            cpu[0] / cpu[2]
-        );
+        println!("gateway/raw:    req/s {:.2}x   CPU per request {:.2}x", rps[0] / rps[1], cpu[0] / cpu[1]);
+        println!("gateway/native: req/s {:.2}x   CPU per request {:.2}x", rps[0] / rps[2], cpu[0] / cpu[2]);
         println!("targets: gateway req/s >= 1.0x raw (goal 1.5x)");
     }
     if let Some(i) = inst {

@@ -50,8 +50,7 @@ pub async fn run(target: &Target, connections: usize, duration: Duration) -> Cou
     let target = Arc::new(target.clone());
     let started = Instant::now();
     let deadline = started + duration;
-    let tasks: Vec<_> =
-        (0..connections).map(|_| tokio::spawn(connection(target.clone(), deadline))).collect();
+    let tasks: Vec<_> = (0..connections).map(|_| tokio::spawn(connection(target.clone(), deadline))).collect();
     let mut counts = Counts::default();
     for t in tasks {
         match t.await {
@@ -77,7 +76,8 @@ async fn connection(target: Arc<Target>, deadline: Instant) -> (u64, u64) {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream)).await
+        let Ok((mut sender, conn)) =
+            hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream)).await
         else {
             errors += 1;
             continue;
@@ -100,8 +100,13 @@ async fn connection(target: Arc<Target>, deadline: Instant) -> (u64, u64) {
                 Ok(resp) => {
                     let status = resp.status();
                     match resp.into_body().collect().await {
-                        Ok(body) if status == hyper::StatusCode::OK && body.to_bytes() == target.expect => ok += 1,
-                        Ok(_) => errors += 1,
+                        Ok(body) => {
+                            if status == hyper::StatusCode::OK && body.to_bytes() == target.expect {
+                                ok += 1;
+                            } else {
+                                errors += 1;
+                            }
+                        }
                         Err(_) => {
                             errors += 1;
                             break;

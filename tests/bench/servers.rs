@@ -206,7 +206,12 @@ pub struct RawState {
 
 impl RawState {
     pub fn new() -> Self {
-        Self { wasi: WasiCtx::builder().build(), http: WasiHttpCtx::new(), table: ResourceTable::new(), hooks: NoOutbound }
+        Self {
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: NoOutbound,
+        }
     }
 }
 

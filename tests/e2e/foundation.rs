@@ -32,10 +32,19 @@ on_both_databases!(signed_hello_installs_serves_and_records_usage, |host: TestHo
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["greeting"], "hello, Ada");
 
+    // The request id is the host's own (a client cannot choose the usage
+    // record's key) and names the usage record.
+    let r = host.http.get(format!("{}/x/demo/hello/", host.url)).bearer_auth(&key)
+        .header("x-request-id", "client-chosen").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(rid, "client-chosen");
+
     // One usage row per invocation, with the metering filled in.
     let usage = host.usage("demo", "hello").await;
     let calls: Vec<_> = usage.iter().filter(|u| u["method"] == "GET").collect();
-    assert_eq!(calls.len(), 2, "{usage:?}");
+    assert_eq!(calls.len(), 3, "{usage:?}");
+    assert_eq!(calls.iter().filter(|u| u["request_id"] == rid.as_str()).count(), 1);
     for u in &calls {
         assert_eq!(u["outcome"], "ok");
         assert_eq!(u["version"], "1.0.0");
@@ -190,6 +199,19 @@ on_both_databases!(gateway_hides_other_projects_and_refuses_bad_keys, |host: Tes
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_over_the_limit_get_413_and_store_nothing() {
+    let host = TestHost::start_with(Db::Sqlite, |c| c.max_upload_bytes = 16 * 1024).await;
+    host.project("p").await;
+    let pkg = host.publisher.guest_package("e2e-canary", |m| m);
+    assert!(pkg.len() > 16 * 1024);
+    let (status, body) = host.install("p", pkg, "").await;
+    assert_eq!((status, body["code"].as_str()), (413, Some("upload_too_large")), "{body}");
+    assert_eq!(host.get_json("/v1/projects/p/extensions").await.as_array().unwrap().len(), 0);
+    assert!(!host.data_dir().join("packages").exists());
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn installations_survive_a_restart_and_are_verified_again() {
     let host = TestHost::start(Db::Sqlite).await;
     let key = host.project("p").await;
@@ -227,4 +249,17 @@ async fn openapi_document_lists_the_control_api() {
         "/v1/projects/{project}/violations", "/v1/trusted-keys"] {
         assert!(paths.contains_key(p), "missing {p}");
     }
+    // The whole document is a reviewed snapshot: an API change shows up in
+    // review as a change to this file.
+    insta::assert_json_snapshot!("openapi", v);
 }
+
+on_both_databases!(problem_bodies_have_a_stable_shape, |host: TestHost| async move {
+    let key = host.project("p").await;
+    let r = host.call("p", &key, "/nothing-here/").await;
+    let (_, v) = problem(r).await;
+    insta::assert_json_snapshot!("problem_not_found", v);
+    let (_, v) = host.install("p", unsigned_package("e2e-canary"), "").await;
+    insta::assert_json_snapshot!("problem_unsigned", v);
+    host.stop().await;
+});

@@ -221,7 +221,8 @@ impl TestHost {
             .await
             .unwrap();
         let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        let text = r.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     /// Installs a guest with all its capabilities approved; panics unless active.

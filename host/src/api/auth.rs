@@ -61,15 +61,17 @@ pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErr
 }
 
 /// The project API key of a request, if valid and not revoked.
-pub async fn api_key(state: &AppState, headers: &HeaderMap) -> Result<Option<magflock_store::ApiKey>, ApiError> {
+pub async fn api_key(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<magflock_store::ApiKey>, ApiError> {
     let Some(secret) = credential(headers) else { return Ok(None) };
     let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-    if let Ok(m) = state.keys.map.lock() {
-        if let Some((k, at)) = m.get(&digest) {
-            if at.elapsed() < KEY_CACHE_TTL {
-                return Ok(Some(k.clone()));
-            }
-        }
+    if let Ok(m) = state.keys.map.lock()
+        && let Some((k, at)) = m.get(&digest)
+        && at.elapsed() < KEY_CACHE_TTL
+    {
+        return Ok(Some(k.clone()));
     }
     let key = state.store.authenticate_api_key(secret).await?;
     if let (Some(k), Ok(mut m)) = (&key, state.keys.map.lock()) {

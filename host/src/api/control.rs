@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use super::problem::{ApiJson, ApiQuery};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -69,7 +70,11 @@ pub struct CreateProject {
 /// Create a project.
 #[utoipa::path(post, path = "/v1/projects", tag = "projects", request_body = CreateProject,
     responses((status = 201, description = "created"), (status = 409, body = Problem), (status = 400, body = Problem)))]
-async fn create_project(State(state): S, headers: HeaderMap, Json(body): Json<CreateProject>) -> ApiResult<Response> {
+async fn create_project(
+    State(state): S,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateProject>,
+) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
     if !valid_slug(&body.id) {
         return Err(ApiError::bad_request(
@@ -92,7 +97,11 @@ async fn list_projects(State(state): S, headers: HeaderMap) -> ApiResult<Respons
 /// Get a project.
 #[utoipa::path(get, path = "/v1/projects/{project}", tag = "projects",
     responses((status = 200, description = "the project"), (status = 404, body = Problem)))]
-async fn get_project(State(state): S, headers: HeaderMap, Path(project): Path<String>) -> ApiResult<Response> {
+async fn get_project(
+    State(state): S,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
     match state.store.get_project(&project).await? {
         Some(p) => Ok(Json(p).into_response()),
@@ -113,11 +122,17 @@ async fn create_api_key(
     State(state): S,
     headers: HeaderMap,
     Path(project): Path<String>,
-    body: Option<Json<CreateApiKey>>,
+    body: Bytes,
 ) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
     project_exists(&state, &project).await?;
-    let label = body.and_then(|b| b.0.label);
+    // The body is optional: no body means no label.
+    let body: CreateApiKey = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateApiKey::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+    };
+    let label = body.label;
     if label.as_ref().is_some_and(|l| l.len() > 200) {
         return Err(ApiError::bad_request("invalid_label", "labels are at most 200 bytes"));
     }
@@ -129,7 +144,11 @@ async fn create_api_key(
 /// List a project's API keys (never their secrets).
 #[utoipa::path(get, path = "/v1/projects/{project}/api-keys", tag = "api-keys",
     responses((status = 200, description = "keys"), (status = 404, body = Problem)))]
-async fn list_api_keys(State(state): S, headers: HeaderMap, Path(project): Path<String>) -> ApiResult<Response> {
+async fn list_api_keys(
+    State(state): S,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
     project_exists(&state, &project).await?;
     Ok(Json(state.store.list_api_keys(&project).await?).into_response())
@@ -163,7 +182,11 @@ pub struct AddTrustedKey {
 /// Trust a publisher key for package signatures.
 #[utoipa::path(post, path = "/v1/trusted-keys", tag = "trust", request_body = AddTrustedKey,
     responses((status = 201, description = "trusted"), (status = 400, body = Problem), (status = 409, body = Problem)))]
-async fn add_trusted_key(State(state): S, headers: HeaderMap, Json(body): Json<AddTrustedKey>) -> ApiResult<Response> {
+async fn add_trusted_key(
+    State(state): S,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<AddTrustedKey>,
+) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
     let pk: magflock_registry::PublicKey = body
         .public_key
@@ -185,7 +208,11 @@ async fn list_trusted_keys(State(state): S, headers: HeaderMap) -> ApiResult<Res
 /// Revoke a trusted key: packages signed with it no longer install or load.
 #[utoipa::path(delete, path = "/v1/trusted-keys/{key_id}", tag = "trust",
     responses((status = 204, description = "revoked"), (status = 404, body = Problem)))]
-async fn revoke_trusted_key(State(state): S, headers: HeaderMap, Path(key_id): Path<String>) -> ApiResult<Response> {
+async fn revoke_trusted_key(
+    State(state): S,
+    headers: HeaderMap,
+    Path(key_id): Path<String>,
+) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
     if !state.store.revoke_trusted_key(&key_id).await? {
         return Err(ApiError::not_found("no such trusted key"));
@@ -212,10 +239,21 @@ async fn install_extension(
     State(state): S,
     headers: HeaderMap,
     Path(project): Path<String>,
-    Query(q): Query<InstallQuery>,
-    body: Bytes,
+    ApiQuery(q): ApiQuery<InstallQuery>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
+    let body = body.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "upload_too_large",
+                format!("packages are limited to {} bytes", state.config.max_upload_bytes),
+            )
+        } else {
+            ApiError::bad_request("invalid_body", rej.body_text())
+        }
+    })?;
     project_exists(&state, &project).await?;
     let approve: Vec<String> = q
         .approve
@@ -227,14 +265,19 @@ async fn install_extension(
         .map(str::to_owned)
         .collect();
     let report = install::install_package(&state, &project, &body, &approve, ADMIN).await?;
-    let status = if report.capabilities_to_approve.is_empty() { StatusCode::CREATED } else { StatusCode::ACCEPTED };
+    let status =
+        if report.capabilities_to_approve.is_empty() { StatusCode::CREATED } else { StatusCode::ACCEPTED };
     Ok((status, Json(report)).into_response())
 }
 
 /// List a project's installations.
 #[utoipa::path(get, path = "/v1/projects/{project}/extensions", tag = "extensions",
     responses((status = 200, description = "installations"), (status = 404, body = Problem)))]
-async fn list_extensions(State(state): S, headers: HeaderMap, Path(project): Path<String>) -> ApiResult<Response> {
+async fn list_extensions(
+    State(state): S,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
     project_exists(&state, &project).await?;
     Ok(Json(state.store.list_installations(&project).await?).into_response())
@@ -251,7 +294,9 @@ async fn get_extension(
     require_admin(&state, &headers)?;
     match state.store.get_installation(&project, &name).await? {
         Some(i) => Ok(Json(i).into_response()),
-        None => Err(ApiError::not_found(format!("extension `{name}` is not installed in project `{project}`"))),
+        None => {
+            Err(ApiError::not_found(format!("extension `{name}` is not installed in project `{project}`")))
+        }
     }
 }
 
@@ -288,13 +333,15 @@ async fn approve_extension(
     State(state): S,
     headers: HeaderMap,
     Path((project, name)): Path<(String, String)>,
-    Json(body): Json<Approve>,
+    ApiJson(body): ApiJson<Approve>,
 ) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
     match install::approve(&state, &project, &name, &body.capabilities, ADMIN).await? {
         Some(r) if r.capabilities_to_approve.is_empty() => Ok(Json(r).into_response()),
         Some(r) => Ok((StatusCode::ACCEPTED, Json(r)).into_response()),
-        None => Err(ApiError::not_found(format!("extension `{name}` is not installed in project `{project}`"))),
+        None => {
+            Err(ApiError::not_found(format!("extension `{name}` is not installed in project `{project}`")))
+        }
     }
 }
 
@@ -311,7 +358,7 @@ async fn list_validations(
     State(state): S,
     headers: HeaderMap,
     Path((project, name)): Path<(String, String)>,
-    Query(q): Query<ValidationQuery>,
+    ApiQuery(q): ApiQuery<ValidationQuery>,
 ) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
     project_exists(&state, &project).await?;
@@ -342,7 +389,7 @@ async fn list_usage(
     State(state): S,
     headers: HeaderMap,
     Path(project): Path<String>,
-    Query(q): Query<UsageQuery>,
+    ApiQuery(q): ApiQuery<UsageQuery>,
 ) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
     project_exists(&state, &project).await?;
@@ -372,7 +419,7 @@ async fn usage_summary(
     State(state): S,
     headers: HeaderMap,
     Path(project): Path<String>,
-    Query(q): Query<SummaryQuery>,
+    ApiQuery(q): ApiQuery<SummaryQuery>,
 ) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
     project_exists(&state, &project).await?;
@@ -398,7 +445,7 @@ async fn list_violations(
     State(state): S,
     headers: HeaderMap,
     Path(project): Path<String>,
-    Query(q): Query<ViolationQuery>,
+    ApiQuery(q): ApiQuery<ViolationQuery>,
 ) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
     project_exists(&state, &project).await?;
@@ -425,7 +472,11 @@ pub struct AuditQuery {
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, description = "audit entries")))]
-async fn list_audit(State(state): S, headers: HeaderMap, Query(q): Query<AuditQuery>) -> ApiResult<Response> {
+async fn list_audit(
+    State(state): S,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
     let limit = q.limit.unwrap_or(100).min(1000);
     Ok(Json(state.store.list_audit(q.project.as_deref(), limit).await?).into_response())

@@ -22,6 +22,9 @@ use crate::state::AppState;
 /// host's origin.
 const STRIPPED_REQUEST_HEADERS: &[&str] = &["authorization", "apikey", "cookie", "proxy-authorization"];
 
+/// Set by the request-id layer in [`super::app`]; never taken from a client.
+const REQUEST_ID: &str = "x-request-id";
+
 fn not_found() -> ApiError {
     ApiError::not_found("no such extension in this project")
 }
@@ -50,7 +53,13 @@ pub async fn nested(
     serve(state, project, extension, rest, req).await
 }
 
-async fn serve(state: Arc<AppState>, project: String, extension: String, rest: String, req: Request) -> Response {
+async fn serve(
+    state: Arc<AppState>,
+    project: String,
+    extension: String,
+    rest: String,
+    req: Request,
+) -> Response {
     match handle(&state, &project, &extension, &rest, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -82,6 +91,7 @@ async fn handle(
     };
     let endpoint = endpoint.pattern().to_owned();
 
+    let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (mut parts, body) = req.into_parts();
     let body = match Limited::new(body, state.config.max_request_bytes).collect().await {
         Ok(b) => b.to_bytes(),
@@ -92,7 +102,9 @@ async fn handle(
                 format!("request bodies are limited to {} bytes", state.config.max_request_bytes),
             ));
         }
-        Err(_) => return Err(ApiError::bad_request("bad_request_body", "the request body could not be read")),
+        Err(_) => {
+            return Err(ApiError::bad_request("bad_request_body", "the request body could not be read"));
+        }
     };
     let path_and_query = match parts.uri.query() {
         Some(q) => format!("{path}?{q}"),
@@ -110,7 +122,7 @@ async fn handle(
     }
     let request = http::Request::from_parts(parts, body);
 
-    let inv = state.runtime.invoke_http(&loaded, &endpoint, request).await;
+    let inv = state.runtime.invoke_http(&loaded, &endpoint, request, request_id).await;
     match inv.response {
         Some(resp) => {
             let (parts, body) = resp.into_parts();
@@ -121,7 +133,8 @@ async fn handle(
             Ok(resp)
         }
         None => {
-            let status = StatusCode::from_u16(inv.outcome.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(inv.outcome.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut err = ApiError::new(status, inv.outcome.as_str(), inv.outcome.message());
             err.request_id = Some(inv.request_id);
             if inv.outcome == Outcome::ConcurrencyLimit {

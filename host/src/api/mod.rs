@@ -24,8 +24,11 @@ use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "MagFlock control API", description = "Projects, API keys, trusted publisher keys, \
-        extension installations, usage and violations. Errors are RFC 9457 problem+json with a stable `code`."),
+    info(
+        title = "MagFlock control API",
+        description = "Projects, API keys, trusted publisher keys, \
+        extension installations, usage and violations. Errors are RFC 9457 problem+json with a stable `code`."
+    ),
     components(schemas(problem::Problem))
 )]
 struct ApiDoc;
@@ -44,12 +47,18 @@ pub fn app(state: Arc<AppState>) -> Router {
         OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(control::router()).split_for_parts();
     let api = Arc::new(api);
     let x_request_id = HeaderName::from_static("x-request-id");
+    // Extractors (package uploads, JSON bodies) read at most this much; the
+    // gateway applies its own request limit to extension calls.
+    let body_limit = axum::extract::DefaultBodyLimit::max(state.config.max_upload_bytes);
     Router::new()
         .merge(control)
-        .route("/openapi.json", get(move || {
-            let api = api.clone();
-            async move { Json(api.as_ref().clone()) }
-        }))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let api = api.clone();
+                async move { Json(api.as_ref().clone()) }
+            }),
+        )
         .route("/x/{project}/{extension}", any(gateway::root))
         .route("/x/{project}/{extension}/", any(gateway::nested_root))
         .route("/x/{project}/{extension}/{*rest}", any(gateway::nested))
@@ -57,15 +66,22 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { problem::ApiError::not_found("no such route") })
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
-        )
+        .layer(body_limit)
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        // Request ids are the host's own: they key usage records, so a
+        // client-supplied one is dropped before a fresh one is set.
+        .layer(axum::middleware::map_request(drop_client_request_id))
         .with_state(state)
+}
+
+async fn drop_client_request_id(mut req: Request<axum::body::Body>) -> Request<axum::body::Body> {
+    req.headers_mut().remove("x-request-id");
+    req
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
@@ -82,7 +98,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     match &state.metrics {
         Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
-        None => problem::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "metrics_unavailable", "metrics are off")
-            .into_response(),
+        None => {
+            problem::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "metrics_unavailable", "metrics are off")
+                .into_response()
+        }
     }
 }

@@ -61,8 +61,7 @@ impl IntoResponse for ApiError {
             request_id: self.request_id,
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -79,8 +78,11 @@ impl From<magflock_store::StoreError> for ApiError {
             E::Invalid(m) => Self::bad_request("invalid", m.clone()),
             _ => {
                 tracing::error!(error = %e, "control-plane store error");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable",
-                    "the control-plane database is unavailable; retry later")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the control-plane database is unavailable; retry later",
+                )
             }
         }
     }
@@ -94,6 +96,43 @@ impl From<crate::install::InstallError> for ApiError {
             E::Io(io) => ApiError::internal(&io),
             E::AlreadyInstalled { .. } => Self::new(StatusCode::CONFLICT, "already_installed", e.to_string()),
             other => Self::new(StatusCode::UNPROCESSABLE_ENTITY, other.code(), other.to_string()),
+        }
+    }
+}
+
+/// `Json<T>` whose rejections (bad JSON, unknown fields, wrong content
+/// type, too large) answer problem+json with code `invalid_body`.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    axum::Json<T>: axum::extract::FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(ApiError::new(rej.status(), "invalid_body", rej.body_text())),
+        }
+    }
+}
+
+/// `Query<T>` whose rejections answer problem+json with code `invalid_query`.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rej) => Err(ApiError::bad_request("invalid_query", rej.body_text())),
         }
     }
 }

@@ -113,10 +113,6 @@ impl kv::Host for KvView<'_> {
         if let Err(e) = check_key(&prefix) {
             return Ok(Err(e));
         }
-        Ok(ctx
-            .store
-            .kv_list_keys(&ctx.project, &ctx.extension, &prefix, MAX_LIST)
-            .await
-            .map_err(unavailable))
+        Ok(ctx.store.kv_list_keys(&ctx.project, &ctx.extension, &prefix, MAX_LIST).await.map_err(unavailable))
     }
 }

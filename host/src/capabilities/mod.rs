@@ -58,9 +58,8 @@ pub fn grants(
         project: project.to_owned(),
         extension: manifest.name().as_str().to_owned(),
     });
-    let config = granted
-        .contains(&Capability::Config)
-        .then(|| config::ConfigCtx::new(manifest.config().clone()));
+    let config =
+        granted.contains(&Capability::Config).then(|| config::ConfigCtx::new(manifest.config().clone()));
     Grants {
         project: project.to_owned(),
         extension: manifest.name().as_str().to_owned(),

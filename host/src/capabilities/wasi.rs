@@ -5,12 +5,12 @@ use std::collections::BTreeSet;
 
 use magflock_registry::Capability;
 use wasmtime::component::{Component, HasData, Linker, ResourceTable};
+use wasmtime_wasi::WasiView;
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings as p2;
 use wasmtime_wasi::random::WasiRandom;
-use wasmtime_wasi::WasiView;
 
 use crate::runtime::state::InvocationState;
 

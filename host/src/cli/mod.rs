@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "magflock", version, about = "MagFlock: run signed WebAssembly extensions for many projects")]
+#[command(
+    name = "magflock",
+    version,
+    about = "MagFlock: run signed WebAssembly extensions for many projects"
+)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "json", env = "MAGFLOCK_LOG_FORMAT")]

@@ -136,9 +136,16 @@ pub fn pack_files(manifest: &Path, component: &Path) -> Result<Package> {
 pub fn pack(args: PackArgs) -> Result<()> {
     let pkg = pack_files(&args.manifest, &args.component)?;
     let m = pkg.manifest();
-    let out = args.out.unwrap_or_else(|| PathBuf::from(format!("{}-{}.mfpkg", m.name().as_str(), m.version())));
+    let out =
+        args.out.unwrap_or_else(|| PathBuf::from(format!("{}-{}.mfpkg", m.name().as_str(), m.version())));
     write(&out, &pkg.to_bytes())?;
-    println!("packed {}@{} → {} ({} bytes, unsigned)", m.name().as_str(), m.version(), out.display(), pkg.to_bytes().len());
+    println!(
+        "packed {}@{} → {} ({} bytes, unsigned)",
+        m.name().as_str(),
+        m.version(),
+        out.display(),
+        pkg.to_bytes().len()
+    );
     Ok(())
 }
 
@@ -149,7 +156,13 @@ pub fn sign(args: SignArgs) -> Result<()> {
     magflock_registry::sign_package(&mut pkg, &key);
     let out = args.out.unwrap_or(args.package);
     write(&out, &pkg.to_bytes())?;
-    println!("signed {}@{} with key {} → {}", pkg.manifest().name().as_str(), pkg.manifest().version(), key.key_id(), out.display());
+    println!(
+        "signed {}@{} with key {} → {}",
+        pkg.manifest().name().as_str(),
+        pkg.manifest().version(),
+        key.key_id(),
+        out.display()
+    );
     Ok(())
 }
 
@@ -162,7 +175,11 @@ pub fn verify(args: VerifyArgs) -> Result<()> {
         .map_err(|e| miette!("{}: not a valid package [{}]: {e}", args.package.display(), e.code()))?;
     match magflock_registry::verify_package(&pkg, &trust) {
         Ok(_) => {
-            println!("ok: {}@{} is signed by a trusted key", pkg.manifest().name().as_str(), pkg.manifest().version());
+            println!(
+                "ok: {}@{} is signed by a trusted key",
+                pkg.manifest().name().as_str(),
+                pkg.manifest().version()
+            );
             Ok(())
         }
         Err(e) => Err(miette!("{}: signature refused [{}]: {e}", args.package.display(), e.code())),

@@ -45,7 +45,9 @@ fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> Result<String> 
 }
 
 fn write_private(path: &Path, value: &str) -> Result<()> {
-    std::fs::write(path, format!("{value}\n")).into_diagnostic().wrap_err_with(|| format!("writing {}", path.display()))?;
+    std::fs::write(path, format!("{value}\n"))
+        .into_diagnostic()
+        .wrap_err_with(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -110,8 +112,11 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let api_key = match existing {
         Some(k) if state.store.authenticate_api_key(&k).await.ok().flatten().is_some() => k,
         _ => {
-            let (_, secret) =
-                state.store.create_api_key(DEMO_PROJECT, Some("demo (magflock up)")).await.map_err(|e| miette!("{e}"))?;
+            let (_, secret) = state
+                .store
+                .create_api_key(DEMO_PROJECT, Some("demo (magflock up)"))
+                .await
+                .map_err(|e| miette!("{e}"))?;
             write_private(&key_path, &secret)?;
             secret
         }
@@ -121,7 +126,9 @@ pub async fn run(args: UpArgs) -> Result<()> {
     for name in FIRST_PARTY {
         let dir = args.wasm_dir.join(name);
         let pkg = super::package::pack_files(&dir.join("extension.toml"), &dir.join("component.wasm"))
-            .wrap_err_with(|| format!("first-party extension `{name}` is not built; run scripts/build-wasm.sh"))?;
+            .wrap_err_with(|| {
+                format!("first-party extension `{name}` is not built; run scripts/build-wasm.sh")
+            })?;
         let mut pkg = pkg;
         magflock_registry::sign_package(&mut pkg, &dev_key);
         let caps: Vec<String> = pkg.manifest().capabilities().iter().map(|c| c.as_str().to_owned()).collect();

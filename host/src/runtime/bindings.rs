@@ -23,7 +23,7 @@ wasmtime::component::bindgen!({
     },
 });
 
+pub use exports::magflock::ext::lifecycle;
 pub use magflock::ext::kv;
 pub use wasi::config::store as config;
 pub use wasi::logging::logging;
-pub use exports::magflock::ext::lifecycle;

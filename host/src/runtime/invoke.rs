@@ -78,15 +78,18 @@ fn fuel_used(store: &Store<InvocationState>, budget: u64) -> u64 {
 
 impl Runtime {
     /// Serves one HTTP request with `loaded`. `endpoint` is the manifest's
-    /// endpoint pattern the request matched, for the usage record.
+    /// endpoint pattern the request matched, for the usage record;
+    /// `request_id` names the usage record (it must be host-generated: it is
+    /// the record's idempotency key).
     pub async fn invoke_http(
         &self,
         loaded: &Arc<Loaded>,
         endpoint: &str,
         request: http::Request<Bytes>,
+        request_id: Option<String>,
     ) -> Invocation {
         let started = Instant::now();
-        let request_id = uuid::Uuid::now_v7().to_string();
+        let request_id = request_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let method = request.method().to_string();
         let bytes_in = request.body().len() as u64;
         let meter = Arc::new(Meter::default());
@@ -144,8 +147,10 @@ impl Runtime {
             }
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let req = request
-            .map(|b| Full::new(b).map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} }));
+        let req = request.map(|b| {
+            Full::new(b)
+                .map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} })
+        });
         let prepared = (|| -> wasmtime::Result<_> {
             let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
             let out = store.data_mut().http().new_response_outparam(tx)?;
@@ -163,7 +168,7 @@ impl Runtime {
         let task_meter = meter.clone();
         // The guest runs in its own task: the response body is streamed out
         // of it while it runs, and dropping the task drops the store.
-        let task = tokio::spawn(async move {
+        let task = self.spawn_guest(async move {
             let result = async {
                 let proxy = pre.instantiate_async(&mut store).await?;
                 proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
@@ -236,34 +241,47 @@ impl Runtime {
     /// Runs one lifecycle hook in a fresh instance under the installation's
     /// limits. `Ok(None)` when the component does not export lifecycle hooks.
     pub async fn run_hook(&self, loaded: &Arc<Loaded>, hook: Hook) -> Result<Option<()>, HookError> {
-        let Some(indices) = loaded.lifecycle.as_ref() else { return Ok(None) };
+        if loaded.lifecycle.is_none() {
+            return Ok(None);
+        }
         let started = Instant::now();
         let request_id = uuid::Uuid::now_v7().to_string();
         let meter = Arc::new(Meter::default());
         let mut store = new_store(self, loaded, &meter).map_err(|e| HookError::Setup(e.to_string()))?;
         let budget = loaded.limits.fuel;
         let outer = loaded.limits.timeout + EPOCH_TICK * 2 + OUTER_GRACE;
-        let run = async {
-            let instance = loaded.instance_pre.instantiate_async(&mut store).await?;
-            let guest = indices.load(&mut store, &instance)?;
-            let r = match hook {
-                Hook::OnInstall => guest.call_on_install(&mut store).await,
-                Hook::OnUninstall => guest.call_on_uninstall(&mut store).await,
-                Hook::OnStart => guest.call_on_start(&mut store).await,
-                Hook::OnStop => guest.call_on_stop(&mut store).await,
+        let (task_loaded, task_meter) = (loaded.clone(), meter.clone());
+        let task = self.spawn_guest(async move {
+            let Some(indices) = task_loaded.lifecycle.as_ref() else {
+                return Ok(Ok(()));
             };
-            meter.fuel_used.store(fuel_used(&store, budget), Ordering::Relaxed);
+            let r = async {
+                let instance = task_loaded.instance_pre.instantiate_async(&mut store).await?;
+                let guest = indices.load(&mut store, &instance)?;
+                match hook {
+                    Hook::OnInstall => guest.call_on_install(&mut store).await,
+                    Hook::OnUninstall => guest.call_on_uninstall(&mut store).await,
+                    Hook::OnStart => guest.call_on_start(&mut store).await,
+                    Hook::OnStop => guest.call_on_stop(&mut store).await,
+                }
+            }
+            .await;
+            task_meter.fuel_used.store(fuel_used(&store, budget), Ordering::Relaxed);
             r
-        };
-        let result = tokio::time::timeout(outer, run).await;
-        let (outcome, out) = match result {
-            Err(_) => (Outcome::DeadlineExceeded, Err(HookError::Limit(Outcome::DeadlineExceeded))),
-            Ok(Err(e)) => {
+        });
+        let abort = task.abort_handle();
+        let (outcome, out) = match tokio::time::timeout(outer, task).await {
+            Err(_) => {
+                abort.abort();
+                (Outcome::DeadlineExceeded, Err(HookError::Limit(Outcome::DeadlineExceeded)))
+            }
+            Ok(Err(join)) => (Outcome::Trap, Err(HookError::Setup(join.to_string()))),
+            Ok(Ok(Err(e))) => {
                 let o = classify(&e, meter.memory_refused_at.load(Ordering::Relaxed) > 0);
                 (o, Err(HookError::Limit(o)))
             }
-            Ok(Ok(Err(msg))) => (Outcome::Ok, Err(HookError::Refused(msg))),
-            Ok(Ok(Ok(()))) => (Outcome::Ok, Ok(Some(()))),
+            Ok(Ok(Ok(Err(msg)))) => (Outcome::Ok, Err(HookError::Refused(msg))),
+            Ok(Ok(Ok(Ok(())))) => (Outcome::Ok, Ok(Some(()))),
         };
         let endpoint = format!("lifecycle:{}", hook.as_str());
         self.record(loaded, &request_id, &endpoint, "HOOK", outcome, &meter, started, 0, 0);
@@ -337,7 +355,12 @@ impl Runtime {
     }
 }
 
-fn limit_and_actual(loaded: &Loaded, outcome: Outcome, meter: &Meter, started: Instant) -> (Option<i64>, Option<i64>) {
+fn limit_and_actual(
+    loaded: &Loaded,
+    outcome: Outcome,
+    meter: &Meter,
+    started: Instant,
+) -> (Option<i64>, Option<i64>) {
     let l = &loaded.limits;
     match outcome {
         Outcome::FuelExhausted => (Some(l.fuel as i64), Some(Meter::get(&meter.fuel_used) as i64)),

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use magflock_registry::{Capability, Manifest};
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, InstancePre};
 use wasmtime::Engine;
+use wasmtime::component::{Component, InstancePre};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::capabilities::{self, Grants};
@@ -92,6 +92,10 @@ impl LoadError {
 /// The host's engine and its active installations.
 pub struct Runtime {
     engine: Engine,
+    /// Where guests run (see [`crate::engine::build_guest_runtime`]); taken
+    /// out and shut down in the background on drop, which is allowed from
+    /// async code.
+    guests: Option<tokio::runtime::Runtime>,
     _ticker: EpochTicker,
     store: Arc<magflock_store::Store>,
     pub usage: UsageSink,
@@ -106,11 +110,25 @@ impl Runtime {
     ) -> anyhow::Result<Self> {
         let engine = build_engine(limits).map_err(|e| anyhow::anyhow!("engine: {e}"))?;
         let ticker = EpochTicker::start(&engine)?;
-        Ok(Self { engine, _ticker: ticker, store, usage, active: RwLock::new(HashMap::new()) })
+        let workers = limits.guest_workers;
+        let guests = Some(crate::engine::build_guest_runtime(workers)?);
+        Ok(Self { engine, guests, _ticker: ticker, store, usage, active: RwLock::new(HashMap::new()) })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Runs `fut` (a guest call) on the guest runtime.
+    pub(crate) fn spawn_guest<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.guests {
+            Some(rt) => rt.spawn(fut),
+            None => tokio::spawn(fut),
+        }
     }
 
     pub fn store(&self) -> &Arc<magflock_store::Store> {
@@ -182,7 +200,19 @@ impl Runtime {
         self.active.read().ok()?.get(&(project.to_owned(), extension.to_owned())).cloned()
     }
 
+    pub fn all_active(&self) -> Vec<Arc<Loaded>> {
+        self.active.read().map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
     pub fn active_count(&self) -> usize {
         self.active.read().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.guests.take() {
+            rt.shutdown_background();
+        }
     }
 }

@@ -40,25 +40,18 @@ impl Store {
     }
 
     /// The newest audit records, for one project or (with `None`) all of them.
-    pub async fn list_audit(
-        &self,
-        project: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
+    pub async fn list_audit(&self, project: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let mut sql = Sql::new(
             "SELECT id, actor, action, project_id, target, detail, created_at \
              FROM audit_log WHERE 1 = 1",
         );
-        sql.and_eq("project_id", project)
-            .push(" ORDER BY id DESC LIMIT ")
-            .bind_int(clamp_limit(Some(limit)));
+        sql.and_eq("project_id", project).push(" ORDER BY id DESC LIMIT ").bind_int(clamp_limit(Some(limit)));
         let rows = sql.build().fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 let detail: String = row.try_get("detail")?;
-                let detail = serde_json::from_str(&detail).map_err(|e| {
-                    StoreError::decode(format!("audit_log.detail is not JSON: {e}"))
-                })?;
+                let detail = serde_json::from_str(&detail)
+                    .map_err(|e| StoreError::decode(format!("audit_log.detail is not JSON: {e}")))?;
                 Ok(AuditEntry {
                     id: row.try_get("id")?,
                     actor: row.try_get("actor")?,

@@ -21,11 +21,8 @@ fn capabilities_to_json(capabilities: &[String]) -> Result<String, StoreError> {
 
 fn capabilities_from_row(row: &AnyRow, column: &str) -> Result<Vec<String>, StoreError> {
     let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|e| {
-        StoreError::decode(format!(
-            "installations.{column} is not a JSON string array: {e}"
-        ))
-    })
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::decode(format!("installations.{column} is not a JSON string array: {e}")))
 }
 
 fn installation_from_row(row: &AnyRow) -> Result<Installation, StoreError> {
@@ -68,10 +65,7 @@ impl Store {
     /// Records a new installation. `Conflict` if the project already has one
     /// for this extension that is not removed; `NotFound` if the project
     /// does not exist.
-    pub async fn create_installation(
-        &self,
-        new: &NewInstallation,
-    ) -> Result<Installation, StoreError> {
+    pub async fn create_installation(&self, new: &NewInstallation) -> Result<Installation, StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = now_ms();
         let requested = capabilities_to_json(&new.requested_capabilities)?;
@@ -99,12 +93,7 @@ impl Store {
         .map_err(|e| {
             insert_error(
                 e,
-                || {
-                    format!(
-                        "extension {} is already installed in project {}",
-                        new.extension, new.project_id
-                    )
-                },
+                || format!("extension {} is already installed in project {}", new.extension, new.project_id),
                 || format!("project {}", new.project_id),
             )
         })?;
@@ -144,15 +133,9 @@ impl Store {
     }
 
     /// Any installation, removed ones included.
-    pub async fn get_installation_by_id(
-        &self,
-        id: &str,
-    ) -> Result<Option<Installation>, StoreError> {
+    pub async fn get_installation_by_id(&self, id: &str) -> Result<Option<Installation>, StoreError> {
         let sql = format!("SELECT {INSTALLATION_COLUMNS} FROM installations WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(installation_from_row).transpose()
     }
 
@@ -162,10 +145,7 @@ impl Store {
             "SELECT {INSTALLATION_COLUMNS} FROM installations WHERE project_id = $1 \
              ORDER BY created_at, id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(project).fetch_all(&self.pool).await?;
         rows.iter().map(installation_from_row).collect()
     }
 
@@ -175,9 +155,7 @@ impl Store {
             "SELECT {INSTALLATION_COLUMNS} FROM installations WHERE state = 'active' \
              ORDER BY project_id, extension"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
         rows.iter().map(installation_from_row).collect()
     }
 
@@ -190,9 +168,7 @@ impl Store {
         state: InstallationState,
         approved_capabilities: Option<&[String]>,
     ) -> Result<bool, StoreError> {
-        let approved = approved_capabilities
-            .map(capabilities_to_json)
-            .transpose()?;
+        let approved = approved_capabilities.map(capabilities_to_json).transpose()?;
         let done = sqlx::query(
             "UPDATE installations \
              SET state = $2, approved_capabilities = COALESCE($3, approved_capabilities), \
@@ -211,8 +187,7 @@ impl Store {
     /// Marks an installation removed, freeing its (project, extension) for a
     /// new one. `false` if unknown or already removed.
     pub async fn mark_removed(&self, id: &str) -> Result<bool, StoreError> {
-        self.set_installation_state(id, InstallationState::Removed, None)
-            .await
+        self.set_installation_state(id, InstallationState::Removed, None).await
     }
 
     /// Records one install-time check.
@@ -262,9 +237,6 @@ impl Store {
             .push(" ORDER BY id DESC LIMIT ")
             .bind_int(clamp_limit(Some(limit)));
         let rows = sql.build().fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .map(validation_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(validation_from_row).collect::<Result<_, _>>()?)
     }
 }

@@ -33,10 +33,7 @@ pub fn is_valid_project_id(id: &str) -> bool {
 }
 
 fn project_from_row(row: &AnyRow) -> Result<Project, sqlx::Error> {
-    Ok(Project {
-        id: row.try_get("id")?,
-        created_at: row.try_get("created_at")?,
-    })
+    Ok(Project { id: row.try_get("id")?, created_at: row.try_get("created_at")? })
 }
 
 fn api_key_from_row(row: &AnyRow) -> Result<ApiKey, sqlx::Error> {
@@ -73,9 +70,7 @@ fn parse_secret(secret: &str) -> Option<&str> {
     let (id, rest) = rest.split_at_checked(KEY_ID_LEN)?;
     let random = rest.strip_prefix('_')?;
     let id_ok = id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    let random_ok = random
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let random_ok = random.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     (id_ok && random_ok).then_some(id)
 }
 
@@ -86,9 +81,7 @@ impl Store {
     /// if it exists.
     pub async fn create_project(&self, id: &str) -> Result<Project, StoreError> {
         if !is_valid_project_id(id) {
-            return Err(StoreError::Invalid(format!(
-                "project id `{id}` must match [a-z][a-z0-9-]{{0,62}}"
-            )));
+            return Err(StoreError::Invalid(format!("project id `{id}` must match [a-z][a-z0-9-]{{0,62}}")));
         }
         let created_at = now_ms();
         sqlx::query("INSERT INTO projects (id, created_at) VALUES ($1, $2)")
@@ -97,16 +90,9 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(|e| {
-                insert_error(
-                    e,
-                    || format!("project {id} already exists"),
-                    || format!("project {id}"),
-                )
+                insert_error(e, || format!("project {id} already exists"), || format!("project {id}"))
             })?;
-        Ok(Project {
-            id: id.to_owned(),
-            created_at,
-        })
+        Ok(Project { id: id.to_owned(), created_at })
     }
 
     pub async fn get_project(&self, id: &str) -> Result<Option<Project>, StoreError> {
@@ -119,13 +105,9 @@ impl Store {
 
     /// Every project, by id.
     pub async fn list_projects(&self) -> Result<Vec<Project>, StoreError> {
-        let rows = sqlx::query("SELECT id, created_at FROM projects ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(project_from_row)
-            .collect::<Result<_, _>>()?)
+        let rows =
+            sqlx::query("SELECT id, created_at FROM projects ORDER BY id").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(project_from_row).collect::<Result<_, _>>()?)
     }
 
     /// Creates an API key for `project`. Returns the key and its secret; the
@@ -190,14 +172,8 @@ impl Store {
             "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE project_id = $1 \
              ORDER BY created_at, id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(api_key_from_row)
-            .collect::<Result<_, _>>()?)
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(project).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(api_key_from_row).collect::<Result<_, _>>()?)
     }
 
     /// Revokes a key of `project`. `false` if the project has no such key;
@@ -222,10 +198,7 @@ impl Store {
             return Ok(None);
         };
         let sql = format!("SELECT {API_KEY_COLUMNS}, hash FROM api_keys WHERE id = $1");
-        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?
         else {
             return Ok(None);
         };
@@ -276,13 +249,12 @@ impl Store {
     /// Revokes a trusted key. `false` if unknown; revoking twice keeps the
     /// first revocation time.
     pub async fn revoke_trusted_key(&self, key_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE trusted_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE key_id = $1",
-        )
-        .bind(key_id)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
+        let done =
+            sqlx::query("UPDATE trusted_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE key_id = $1")
+                .bind(key_id)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -306,10 +278,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(trusted_key_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(trusted_key_from_row).collect::<Result<_, _>>()?)
     }
 }
 
@@ -337,10 +306,7 @@ mod tests {
         assert_eq!(parse_secret(&good.replace("0123", "ABCD")), None);
         assert_eq!(parse_secret(&format!("{good}A")), None);
         assert_eq!(parse_secret(&good.replace("ab_", "abX")), None);
-        assert_eq!(
-            parse_secret(&format!("mf_0123456789ab_{}", "é".repeat(21) + "A")),
-            None
-        );
+        assert_eq!(parse_secret(&format!("mf_0123456789ab_{}", "é".repeat(21) + "A")), None);
         assert_eq!(parse_secret(""), None);
     }
 }

@@ -44,14 +44,13 @@ impl Store {
         if !key_is_storable(key) {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT value FROM kv_entries WHERE project_id = $1 AND extension = $2 AND key = $3",
-        )
-        .bind(project)
-        .bind(extension)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT value FROM kv_entries WHERE project_id = $1 AND extension = $2 AND key = $3")
+                .bind(project)
+                .bind(extension)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|row| row.try_get("value")).transpose()?)
     }
 
@@ -87,23 +86,17 @@ impl Store {
     }
 
     /// Deletes a key; `false` if it was not there.
-    pub async fn kv_delete(
-        &self,
-        project: &str,
-        extension: &str,
-        key: &str,
-    ) -> Result<bool, StoreError> {
+    pub async fn kv_delete(&self, project: &str, extension: &str, key: &str) -> Result<bool, StoreError> {
         if !key_is_storable(key) {
             return Ok(false);
         }
-        let done = sqlx::query(
-            "DELETE FROM kv_entries WHERE project_id = $1 AND extension = $2 AND key = $3",
-        )
-        .bind(project)
-        .bind(extension)
-        .bind(key)
-        .execute(&self.pool)
-        .await?;
+        let done =
+            sqlx::query("DELETE FROM kv_entries WHERE project_id = $1 AND extension = $2 AND key = $3")
+                .bind(project)
+                .bind(extension)
+                .bind(key)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -128,13 +121,9 @@ impl Store {
         if let Some(end) = prefix_successor(prefix) {
             sql.push(" AND key < ").bind_text(&end);
         }
-        sql.push(" ORDER BY key LIMIT ")
-            .bind_int(clamp_limit(Some(limit)));
+        sql.push(" ORDER BY key LIMIT ").bind_int(clamp_limit(Some(limit)));
         let rows = sql.build().fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .map(|row| row.try_get("key"))
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(|row| row.try_get("key")).collect::<Result<_, _>>()?)
     }
 
     /// How many keys the extension stores in the project, and their size in
@@ -151,10 +140,7 @@ impl Store {
         .await?;
         let keys: i64 = row.try_get("keys")?;
         let bytes: i64 = row.try_get("bytes")?;
-        Ok((
-            u64::try_from(keys).unwrap_or_default(),
-            u64::try_from(bytes).unwrap_or_default(),
-        ))
+        Ok((u64::try_from(keys).unwrap_or_default(), u64::try_from(bytes).unwrap_or_default()))
     }
 
     /// Deletes every key of the extension in the project; returns how many.

@@ -101,10 +101,7 @@ impl Store {
             DbKind::Sqlite => connect_sqlite(url).await?,
             DbKind::Postgres => {
                 let options: AnyConnectOptions = url.parse()?;
-                AnyPoolOptions::new()
-                    .max_connections(PG_MAX_CONNECTIONS)
-                    .connect_with(options)
-                    .await?
+                AnyPoolOptions::new().max_connections(PG_MAX_CONNECTIONS).connect_with(options).await?
             }
         };
         let migrator = match kind {
@@ -163,10 +160,7 @@ async fn connect_sqlite(url: &str) -> Result<AnyPool, StoreError> {
     pool = if in_memory {
         // Each new connection would open a fresh, empty in-memory database:
         // keep exactly one, forever.
-        pool.max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
+        pool.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
     } else {
         pool.max_connections(SQLITE_MAX_CONNECTIONS)
     };
@@ -175,9 +169,7 @@ async fn connect_sqlite(url: &str) -> Result<AnyPool, StoreError> {
 
 /// Now, in unix milliseconds.
 pub(crate) fn now_ms() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 

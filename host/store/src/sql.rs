@@ -18,10 +18,7 @@ pub(crate) struct Sql {
 
 impl Sql {
     pub(crate) fn new(text: &str) -> Sql {
-        Sql {
-            text: text.to_owned(),
-            args: Vec::new(),
-        }
+        Sql { text: text.to_owned(), args: Vec::new() }
     }
 
     /// Appends trusted SQL text (never a caller's value).
@@ -56,12 +53,7 @@ impl Sql {
     /// Appends `AND <column> <op> $n` when `value` is set.
     pub(crate) fn and_cmp(&mut self, column: &str, op: &str, value: Option<i64>) -> &mut Sql {
         if let Some(value) = value {
-            self.push(" AND ")
-                .push(column)
-                .push(" ")
-                .push(op)
-                .push(" ")
-                .bind_int(value);
+            self.push(" AND ").push(column).push(" ").push(op).push(" ").bind_int(value);
         }
         self
     }

@@ -56,13 +56,7 @@ fn violation_from_row(row: &AnyRow) -> Result<Violation, sqlx::Error> {
 }
 
 /// Appends the time window, cursor, order and limit shared by the log queries.
-fn page(
-    sql: &mut Sql,
-    since: Option<i64>,
-    until: Option<i64>,
-    before_id: Option<i64>,
-    limit: Option<u32>,
-) {
+fn page(sql: &mut Sql, since: Option<i64>, until: Option<i64>, before_id: Option<i64>, limit: Option<u32>) {
     sql.and_cmp("created_at", ">=", since)
         .and_cmp("created_at", "<", until)
         .and_cmp("id", "<", before_id)
@@ -120,13 +114,7 @@ impl Store {
             .and_eq("extension", filter.extension.as_deref())
             .and_eq("version", filter.version.as_deref())
             .and_eq("outcome", filter.outcome.as_deref());
-        page(
-            &mut sql,
-            filter.since,
-            filter.until,
-            filter.before_id,
-            filter.limit,
-        );
+        page(&mut sql, filter.since, filter.until, filter.before_id, filter.limit);
         let rows = sql.build().fetch_all(&self.pool).await?;
         Ok(rows.iter().map(usage_from_row).collect::<Result<_, _>>()?)
     }
@@ -204,10 +192,7 @@ impl Store {
     }
 
     /// Violations matching `filter`, newest first.
-    pub async fn query_violations(
-        &self,
-        filter: &ViolationFilter,
-    ) -> Result<Vec<Violation>, StoreError> {
+    pub async fn query_violations(&self, filter: &ViolationFilter) -> Result<Vec<Violation>, StoreError> {
         let mut sql = Sql::new("SELECT ");
         sql.push(VIOLATION_COLUMNS)
             .push(" FROM resource_violations WHERE project_id = ")
@@ -215,17 +200,8 @@ impl Store {
             .and_eq("extension", filter.extension.as_deref())
             .and_eq("version", filter.version.as_deref())
             .and_eq("kind", filter.kind.as_deref());
-        page(
-            &mut sql,
-            filter.since,
-            filter.until,
-            filter.before_id,
-            filter.limit,
-        );
+        page(&mut sql, filter.since, filter.until, filter.before_id, filter.limit);
         let rows = sql.build().fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .map(violation_from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(violation_from_row).collect::<Result<_, _>>()?)
     }
 }

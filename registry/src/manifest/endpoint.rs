@@ -72,10 +72,7 @@ impl FromStr for Method {
     type Err = UnknownMethod;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Method::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| UnknownMethod(s.to_owned()))
+        Method::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| UnknownMethod(s.to_owned()))
     }
 }
 
@@ -164,31 +161,18 @@ impl Endpoint {
 }
 
 /// Picks the most specific endpoint that accepts the request.
-pub(super) fn best_match<'a>(
-    endpoints: &'a [Endpoint],
-    method: &str,
-    path: &str,
-) -> Option<&'a Endpoint> {
-    endpoints
-        .iter()
-        .filter(|e| e.matches(method, path))
-        .max_by_key(|e| e.specificity())
+pub(super) fn best_match<'a>(endpoints: &'a [Endpoint], method: &str, path: &str) -> Option<&'a Endpoint> {
+    endpoints.iter().filter(|e| e.matches(method, path)).max_by_key(|e| e.specificity())
 }
 
 pub(super) fn resolve_endpoints(raw: Vec<RawEndpoint>) -> Result<Vec<Endpoint>, ManifestError> {
     if raw.is_empty() {
-        return Err(invalid(
-            "endpoints",
-            "at least one [[endpoints]] entry is required".to_owned(),
-        ));
+        return Err(invalid("endpoints", "at least one [[endpoints]] entry is required".to_owned()));
     }
     if raw.len() > MAX_ENDPOINTS {
         return Err(invalid(
             "endpoints",
-            format!(
-                "{} entries is more than the maximum of {MAX_ENDPOINTS}",
-                raw.len()
-            ),
+            format!("{} entries is more than the maximum of {MAX_ENDPOINTS}", raw.len()),
         ));
     }
     let mut out: Vec<Endpoint> = Vec::with_capacity(raw.len());
@@ -204,21 +188,14 @@ pub(super) fn resolve_endpoints(raw: Vec<RawEndpoint>) -> Result<Vec<Endpoint>, 
             None => None,
             Some(list) => Some(parse_methods(&format!("endpoints[{i}].methods"), &list)?),
         };
-        out.push(Endpoint {
-            pattern: entry.path,
-            path,
-            methods,
-        });
+        out.push(Endpoint { pattern: entry.path, path, methods });
     }
     Ok(out)
 }
 
 fn parse_methods(field: &str, list: &[String]) -> Result<BTreeSet<Method>, ManifestError> {
     if list.is_empty() {
-        return Err(invalid(
-            field,
-            "must not be empty; omit `methods` to accept every method".to_owned(),
-        ));
+        return Err(invalid(field, "must not be empty; omit `methods` to accept every method".to_owned()));
     }
     let mut set = BTreeSet::new();
     for m in list {
@@ -270,11 +247,7 @@ fn parse_path(field: &str, path: &str) -> Result<PathMatch, ManifestError> {
             }
         }
     }
-    Ok(if prefix {
-        PathMatch::Prefix(body.to_owned())
-    } else {
-        PathMatch::Exact(body.to_owned())
-    })
+    Ok(if prefix { PathMatch::Prefix(body.to_owned()) } else { PathMatch::Exact(body.to_owned()) })
 }
 
 #[cfg(test)]
@@ -330,18 +303,9 @@ mod tests {
     #[test]
     fn most_specific_endpoint_wins() {
         let all = resolve_endpoints(vec![
-            RawEndpoint {
-                path: "/*".into(),
-                methods: None,
-            },
-            RawEndpoint {
-                path: "/todos/*".into(),
-                methods: Some(vec!["GET".into()]),
-            },
-            RawEndpoint {
-                path: "/todos/done".into(),
-                methods: None,
-            },
+            RawEndpoint { path: "/*".into(), methods: None },
+            RawEndpoint { path: "/todos/*".into(), methods: Some(vec!["GET".into()]) },
+            RawEndpoint { path: "/todos/done".into(), methods: None },
         ])
         .unwrap();
         let pick = |m, p| best_match(&all, m, p).map(Endpoint::pattern);
@@ -353,13 +317,8 @@ mod tests {
 
     #[test]
     fn bad_paths_are_refused() {
-        for bad in [
-            "", "todos", "//", "/a//b", "/a/", "/a*", "/*/a", "/a/../b", "/a b", "/a?x",
-        ] {
-            let raw = RawEndpoint {
-                path: bad.to_owned(),
-                methods: None,
-            };
+        for bad in ["", "todos", "//", "/a//b", "/a/", "/a*", "/*/a", "/a/../b", "/a b", "/a?x"] {
+            let raw = RawEndpoint { path: bad.to_owned(), methods: None };
             assert!(resolve_endpoints(vec![raw]).is_err(), "{bad:?} accepted");
         }
     }

@@ -151,11 +151,7 @@ impl RawResources {
             Some(RawMemory::Text(text)) => {
                 let bytes = parse_memory_text(&text)?;
                 // Saturate: anything past i64::MAX is above the maximum anyway.
-                bounded_bytes(
-                    "resources.memory",
-                    i64::try_from(bytes).unwrap_or(i64::MAX),
-                    &text,
-                )?
+                bounded_bytes("resources.memory", i64::try_from(bytes).unwrap_or(i64::MAX), &text)?
             }
         };
         let timeout_ms = match self.timeout_ms {
@@ -165,44 +161,24 @@ impl RawResources {
         let concurrency = match self.concurrency {
             None => DEFAULT_CONCURRENCY,
             Some(v) => {
-                let n = bounded(
-                    "resources.concurrency",
-                    v,
-                    1,
-                    u64::from(MAX_CONCURRENCY),
-                    &v.to_string(),
-                )?;
+                let n = bounded("resources.concurrency", v, 1, u64::from(MAX_CONCURRENCY), &v.to_string())?;
                 u32::try_from(n)
                     .map_err(|_| invalid("resources.concurrency", "is out of range".to_owned()))?
             }
         };
-        Ok(Resources {
-            fuel,
-            memory_bytes,
-            timeout: Duration::from_millis(timeout_ms),
-            concurrency,
-        })
+        Ok(Resources { fuel, memory_bytes, timeout: Duration::from_millis(timeout_ms), concurrency })
     }
 }
 
 fn bounded(field: &str, value: i64, min: u64, max: u64, shown: &str) -> Result<u64, ManifestError> {
     let Ok(v) = u64::try_from(value) else {
-        return Err(invalid(
-            field,
-            format!("{} must be at least {min}", quote(shown)),
-        ));
+        return Err(invalid(field, format!("{} must be at least {min}", quote(shown))));
     };
     if v < min {
-        return Err(invalid(
-            field,
-            format!("{} must be at least {min}", quote(shown)),
-        ));
+        return Err(invalid(field, format!("{} must be at least {min}", quote(shown))));
     }
     if v > max {
-        return Err(invalid(
-            field,
-            format!("{} is above the host maximum of {max}", quote(shown)),
-        ));
+        return Err(invalid(field, format!("{} is above the host maximum of {max}", quote(shown))));
     }
     Ok(v)
 }
@@ -212,21 +188,13 @@ fn bounded_bytes(field: &str, value: i64, shown: &str) -> Result<u64, ManifestEr
     if v < MIN_MEMORY_BYTES {
         return Err(invalid(
             field,
-            format!(
-                "{} is below the host minimum of {}",
-                quote(shown),
-                human_bytes(MIN_MEMORY_BYTES)
-            ),
+            format!("{} is below the host minimum of {}", quote(shown), human_bytes(MIN_MEMORY_BYTES)),
         ));
     }
     if v > MAX_MEMORY_BYTES {
         return Err(invalid(
             field,
-            format!(
-                "{} is above the host maximum of {}",
-                quote(shown),
-                human_bytes(MAX_MEMORY_BYTES)
-            ),
+            format!("{} is above the host maximum of {}", quote(shown), human_bytes(MAX_MEMORY_BYTES)),
         ));
     }
     Ok(v)
@@ -293,15 +261,10 @@ mod tests {
         assert_eq!(parse_memory_text("512KiB").ok(), Some(512 * KIB));
         assert_eq!(parse_memory_text("64MiB").ok(), Some(64 * MIB));
         assert_eq!(parse_memory_text("1GiB").ok(), Some(GIB));
-        for bad in [
-            "", "MiB", "64", "64mib", "64 MiB", "-1MiB", "1.5GiB", "64MB",
-        ] {
+        for bad in ["", "MiB", "64", "64mib", "64 MiB", "-1MiB", "1.5GiB", "64MB"] {
             assert!(parse_memory_text(bad).is_err(), "{bad:?} accepted");
         }
-        assert_eq!(
-            parse_memory_text("99999999999999999999GiB").ok(),
-            Some(u64::MAX)
-        );
+        assert_eq!(parse_memory_text("99999999999999999999GiB").ok(), Some(u64::MAX));
     }
 
     #[test]

@@ -20,11 +20,7 @@ pub fn component(body: &[u8]) -> Vec<u8> {
 }
 
 pub fn package(version: &str, body: &[u8]) -> Package {
-    Package::new(
-        manifest_text("hello", version, "Says hello").into_bytes(),
-        component(body),
-    )
-    .unwrap()
+    Package::new(manifest_text("hello", version, "Says hello").into_bytes(), component(body)).unwrap()
 }
 
 pub fn key(seed: u8) -> SigningKeyPair {

@@ -18,18 +18,10 @@ async fn postgres_store_reports_its_kind_and_answers_ping() {
 
 #[tokio::test]
 async fn unknown_url_scheme_is_invalid() {
-    let err = Store::connect("mysql://localhost/db")
-        .await
-        .expect_err("mysql is not supported");
+    let err = Store::connect("mysql://localhost/db").await.expect_err("mysql is not supported");
     assert_eq!(err.code(), "invalid");
-    assert_eq!(
-        DbKind::from_url("postgresql://h/db").ok(),
-        Some(DbKind::Postgres)
-    );
-    assert_eq!(
-        DbKind::from_url("sqlite::memory:").ok(),
-        Some(DbKind::Sqlite)
-    );
+    assert_eq!(DbKind::from_url("postgresql://h/db").ok(), Some(DbKind::Postgres));
+    assert_eq!(DbKind::from_url("sqlite::memory:").ok(), Some(DbKind::Sqlite));
 }
 
 #[tokio::test]
@@ -84,16 +76,12 @@ async fn in_memory_sqlite_keeps_data_across_calls() {
 async fn dollar_placeholders_bind_by_number(store: &Store) -> Result<(), StoreError> {
     store.create_project("a").await?;
     store.create_project("b").await?;
-    let rows =
-        sqlx::query("SELECT id FROM projects WHERE id = $2 OR (id = $1 AND $1 <> $2) ORDER BY id")
-            .bind("a")
-            .bind("b")
-            .fetch_all(store.pool())
-            .await?;
-    let ids: Vec<String> = rows
-        .iter()
-        .map(|r| r.try_get("id"))
-        .collect::<Result<_, _>>()?;
+    let rows = sqlx::query("SELECT id FROM projects WHERE id = $2 OR (id = $1 AND $1 <> $2) ORDER BY id")
+        .bind("a")
+        .bind("b")
+        .fetch_all(store.pool())
+        .await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
     assert_eq!(ids, ["a", "b"]);
     Ok(())
 }
@@ -101,9 +89,7 @@ both_engines!(dollar_placeholders_bind_by_number);
 
 /// A failing statement surfaces as `database_unavailable` without SQL text.
 async fn database_errors_hide_sql_text(store: &Store) -> Result<(), StoreError> {
-    sqlx::query("DROP TABLE audit_log")
-        .execute(store.pool())
-        .await?;
+    sqlx::query("DROP TABLE audit_log").execute(store.pool()).await?;
     let err = store.list_audit(None, 10).await.expect_err("table is gone");
     assert_eq!(err.code(), "database_unavailable");
     let shown = err.to_string();

@@ -25,9 +25,7 @@ fn with_database(url: &str, database: &str) -> String {
         None => (url, None),
     };
     let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
+    let path_start = base[authority_start..].find('/').map_or(base.len(), |i| authority_start + i);
     let mut out = format!("{}/{database}", &base[..path_start]);
     if let Some(query) = query {
         out.push('?');
@@ -41,10 +39,7 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let url = format!("sqlite://{}", dir.path().join("store.db").display());
         let store = Store::connect(&url).await.expect("connect to SQLite");
-        TestDb {
-            store,
-            cleanup: Cleanup::Sqlite(dir),
-        }
+        TestDb { store, cleanup: Cleanup::Sqlite(dir) }
     }
 
     pub async fn postgres() -> TestDb {
@@ -56,18 +51,13 @@ impl TestDb {
             );
         };
         let database = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to PostgreSQL as admin");
+        let mut admin = PgConnection::connect(&admin_url).await.expect("connect to PostgreSQL as admin");
         admin
             .execute(AssertSqlSafe(format!("CREATE DATABASE {database}")))
             .await
             .expect("create the test database");
         admin.close().await.expect("close the admin connection");
-        let cleanup = Cleanup::Postgres {
-            admin_url: admin_url.clone(),
-            database: database.clone(),
-        };
+        let cleanup = Cleanup::Postgres { admin_url: admin_url.clone(), database: database.clone() };
         let store = Store::connect(&with_database(&admin_url, &database))
             .await
             .expect("connect to the test database");
@@ -77,21 +67,14 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Cleanup::Postgres {
-            admin_url,
-            database,
-        } = &self.cleanup
-        else {
+        let Cleanup::Postgres { admin_url, database } = &self.cleanup else {
             return;
         };
         let (admin_url, database) = (admin_url.clone(), database.clone());
         // Drop runs inside the test's runtime, which cannot be blocked on:
         // clean up from a thread with its own.
         let cleanup = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             runtime.block_on(async {
@@ -139,10 +122,7 @@ pub(crate) use both_engines;
 
 #[test]
 fn with_database_replaces_only_the_path() {
-    assert_eq!(
-        with_database("postgres://u:p@127.0.0.1:5/admin", "t_1"),
-        "postgres://u:p@127.0.0.1:5/t_1"
-    );
+    assert_eq!(with_database("postgres://u:p@127.0.0.1:5/admin", "t_1"), "postgres://u:p@127.0.0.1:5/t_1");
     assert_eq!(
         with_database("postgres://u:p@h/admin?sslmode=disable", "t_1"),
         "postgres://u:p@h/t_1?sslmode=disable"

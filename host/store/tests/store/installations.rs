@@ -26,14 +26,8 @@ async fn installation_round_trip(store: &Store) -> Result<(), StoreError> {
     assert_eq!(created.requested_capabilities, ["kv.read", "kv.write"]);
     assert_eq!(created.created_at, created.updated_at);
 
-    assert_eq!(
-        store.get_installation("demo", "maggate").await?,
-        Some(created.clone())
-    );
-    assert_eq!(
-        store.get_installation_by_id(&created.id).await?,
-        Some(created.clone())
-    );
+    assert_eq!(store.get_installation("demo", "maggate").await?, Some(created.clone()));
+    assert_eq!(store.get_installation_by_id(&created.id).await?, Some(created.clone()));
     assert_eq!(store.get_installation("demo", "other").await?, None);
     assert_eq!(store.get_installation_by_id("nope").await?, None);
     assert_eq!(store.list_installations("demo").await?, [created]);
@@ -47,67 +41,28 @@ both_engines!(installation_round_trip);
 async fn one_live_installation_per_extension(store: &Store) -> Result<(), StoreError> {
     store.create_project("demo").await?;
     store.create_project("other").await?;
-    let first = store
-        .create_installation(&new_installation(
-            "demo",
-            "maggate",
-            InstallationState::Active,
-        ))
-        .await?;
+    let first =
+        store.create_installation(&new_installation("demo", "maggate", InstallationState::Active)).await?;
     let err = store
-        .create_installation(&new_installation(
-            "demo",
-            "maggate",
-            InstallationState::Active,
-        ))
+        .create_installation(&new_installation("demo", "maggate", InstallationState::Active))
         .await
         .expect_err("second live installation");
     assert_eq!(err.code(), "conflict");
     // Same extension elsewhere, or another extension here, is fine.
-    store
-        .create_installation(&new_installation(
-            "other",
-            "maggate",
-            InstallationState::Active,
-        ))
-        .await?;
-    store
-        .create_installation(&new_installation(
-            "demo",
-            "magcache",
-            InstallationState::Active,
-        ))
-        .await?;
+    store.create_installation(&new_installation("other", "maggate", InstallationState::Active)).await?;
+    store.create_installation(&new_installation("demo", "magcache", InstallationState::Active)).await?;
 
     assert!(store.mark_removed(&first.id).await?);
     assert!(!store.mark_removed(&first.id).await?, "already removed");
     assert_eq!(store.get_installation("demo", "maggate").await?, None);
-    let second = store
-        .create_installation(&new_installation(
-            "demo",
-            "maggate",
-            InstallationState::Active,
-        ))
-        .await?;
-    assert_eq!(
-        store
-            .get_installation("demo", "maggate")
-            .await?
-            .map(|i| i.id),
-        Some(second.id.clone())
-    );
-    let removed = store
-        .get_installation_by_id(&first.id)
-        .await?
-        .expect("kept");
+    let second =
+        store.create_installation(&new_installation("demo", "maggate", InstallationState::Active)).await?;
+    assert_eq!(store.get_installation("demo", "maggate").await?.map(|i| i.id), Some(second.id.clone()));
+    let removed = store.get_installation_by_id(&first.id).await?.expect("kept");
     assert_eq!(removed.state, InstallationState::Removed);
 
     // A removed installation cannot come back to life.
-    assert!(
-        !store
-            .set_installation_state(&first.id, InstallationState::Active, None)
-            .await?
-    );
+    assert!(!store.set_installation_state(&first.id, InstallationState::Active, None).await?);
     assert_eq!(store.list_installations("demo").await?.len(), 3);
     Ok(())
 }
@@ -118,76 +73,34 @@ both_engines!(one_live_installation_per_extension);
 async fn state_changes_and_serving_list(store: &Store) -> Result<(), StoreError> {
     store.create_project("demo").await?;
     store.create_project("other").await?;
-    let pending = store
-        .create_installation(&new_installation(
-            "demo",
-            "a",
-            InstallationState::PendingApproval,
-        ))
-        .await?;
-    let active = store
-        .create_installation(&new_installation("other", "b", InstallationState::Active))
-        .await?;
-    store
-        .create_installation(&new_installation("demo", "c", InstallationState::Suspended))
-        .await?;
+    let pending =
+        store.create_installation(&new_installation("demo", "a", InstallationState::PendingApproval)).await?;
+    let active =
+        store.create_installation(&new_installation("other", "b", InstallationState::Active)).await?;
+    store.create_installation(&new_installation("demo", "c", InstallationState::Suspended)).await?;
 
-    let serving: Vec<String> = store
-        .list_serving_installations()
-        .await?
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
+    let serving: Vec<String> = store.list_serving_installations().await?.into_iter().map(|i| i.id).collect();
     assert_eq!(serving, std::slice::from_ref(&active.id));
 
     let approved = vec!["kv.read".to_owned()];
-    assert!(
-        store
-            .set_installation_state(&pending.id, InstallationState::Active, Some(&approved))
-            .await?
-    );
-    let now_active = store
-        .get_installation_by_id(&pending.id)
-        .await?
-        .expect("exists");
+    assert!(store.set_installation_state(&pending.id, InstallationState::Active, Some(&approved)).await?);
+    let now_active = store.get_installation_by_id(&pending.id).await?.expect("exists");
     assert_eq!(now_active.state, InstallationState::Active);
     assert_eq!(now_active.approved_capabilities, approved);
     assert!(now_active.updated_at >= now_active.created_at);
 
-    assert!(
-        store
-            .set_installation_state(&pending.id, InstallationState::Suspended, None)
-            .await?
-    );
-    let suspended = store
-        .get_installation_by_id(&pending.id)
-        .await?
-        .expect("exists");
+    assert!(store.set_installation_state(&pending.id, InstallationState::Suspended, None).await?);
+    let suspended = store.get_installation_by_id(&pending.id).await?.expect("exists");
     assert_eq!(suspended.state, InstallationState::Suspended);
-    assert_eq!(
-        suspended.approved_capabilities, approved,
-        "kept when not given"
-    );
+    assert_eq!(suspended.approved_capabilities, approved, "kept when not given");
 
-    assert!(
-        !store
-            .set_installation_state("nope", InstallationState::Active, None)
-            .await?
-    );
+    assert!(!store.set_installation_state("nope", InstallationState::Active, None).await?);
 
-    store
-        .set_installation_state(&pending.id, InstallationState::Active, Some(&[]))
-        .await?;
+    store.set_installation_state(&pending.id, InstallationState::Active, Some(&[])).await?;
     let serving = store.list_serving_installations().await?;
     assert_eq!(serving.len(), 2);
     assert!(serving.iter().all(|i| i.state == InstallationState::Active));
-    assert_eq!(
-        serving
-            .iter()
-            .find(|i| i.id == pending.id)
-            .map(|i| i.approved_capabilities.len()),
-        Some(0)
-    );
+    assert_eq!(serving.iter().find(|i| i.id == pending.id).map(|i| i.approved_capabilities.len()), Some(0));
     Ok(())
 }
 both_engines!(state_changes_and_serving_list);
@@ -217,27 +130,17 @@ fn check(step: &str, extension: &str, ok: bool) -> NewValidation {
 
 /// Validations list newest first, per extension, limited.
 async fn validations_list(store: &Store) -> Result<(), StoreError> {
-    let parse = store
-        .add_validation(&check("parse", "maggate", true))
-        .await?;
+    let parse = store.add_validation(&check("parse", "maggate", true)).await?;
     let mut signature = check("signature", "maggate", false);
     signature.installation_id = Some("0190-fake".to_owned());
     let signature = store.add_validation(&signature).await?;
-    let other = store
-        .add_validation(&check("parse", "magcache", true))
-        .await?;
+    let other = store.add_validation(&check("parse", "magcache", true)).await?;
     assert!(parse.id < signature.id && signature.id < other.id);
 
     let all = store.list_validations("demo", None, 10).await?;
     assert_eq!(all, [other.clone(), signature.clone(), parse.clone()]);
-    assert_eq!(
-        store.list_validations("demo", Some("maggate"), 10).await?,
-        [signature.clone(), parse]
-    );
-    assert_eq!(
-        store.list_validations("demo", Some("maggate"), 1).await?,
-        std::slice::from_ref(&signature)
-    );
+    assert_eq!(store.list_validations("demo", Some("maggate"), 10).await?, [signature.clone(), parse]);
+    assert_eq!(store.list_validations("demo", Some("maggate"), 1).await?, std::slice::from_ref(&signature));
     assert_eq!(store.list_validations("other", None, 10).await?, []);
     assert!(!signature.ok);
     assert_eq!(signature.installation_id.as_deref(), Some("0190-fake"));

@@ -9,12 +9,7 @@ async fn projects_create_get_list(store: &Store) -> Result<(), StoreError> {
 
     assert_eq!(store.get_project("demo").await?, Some(created));
     assert_eq!(store.get_project("missing").await?, None);
-    let ids: Vec<String> = store
-        .list_projects()
-        .await?
-        .into_iter()
-        .map(|p| p.id)
-        .collect();
+    let ids: Vec<String> = store.list_projects().await?.into_iter().map(|p| p.id).collect();
     assert_eq!(ids, ["alpha", "demo"]);
     Ok(())
 }
@@ -43,13 +38,9 @@ fn is_secret_format(secret: &str) -> bool {
         return false;
     };
     id.len() == 12
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         && random.len() == 43
-        && random
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && random.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A new key's secret has the documented shape and authenticates; wrong,
@@ -64,10 +55,7 @@ async fn api_key_authentication(store: &Store) -> Result<(), StoreError> {
     assert_eq!(key.label.as_deref(), Some("ci"));
     assert_eq!(key.revoked_at, None);
 
-    assert_eq!(
-        store.authenticate_api_key(&secret).await?,
-        Some(key.clone())
-    );
+    assert_eq!(store.authenticate_api_key(&secret).await?, Some(key.clone()));
 
     // Same id, different random part.
     let mut wrong = secret.clone();
@@ -89,11 +77,7 @@ async fn api_key_authentication(store: &Store) -> Result<(), StoreError> {
         &secret.replacen("mf_", "MF_", 1),
         &secret.to_uppercase(),
     ] {
-        assert_eq!(
-            store.authenticate_api_key(malformed).await?,
-            None,
-            "{malformed:?}"
-        );
+        assert_eq!(store.authenticate_api_key(malformed).await?, None, "{malformed:?}");
     }
 
     assert!(store.revoke_api_key("demo", &key.id).await?);
@@ -118,32 +102,15 @@ async fn api_key_listing_and_revocation(store: &Store) -> Result<(), StoreError>
     expected.sort_unstable();
     assert_eq!(ids, expected);
 
-    assert!(
-        !store.revoke_api_key("demo", &foreign.id).await?,
-        "other project's key"
-    );
-    assert!(
-        !store.revoke_api_key("demo", "ffffffffffff").await?,
-        "unknown key"
-    );
+    assert!(!store.revoke_api_key("demo", &foreign.id).await?, "other project's key");
+    assert!(!store.revoke_api_key("demo", "ffffffffffff").await?, "unknown key");
     assert!(store.revoke_api_key("demo", &first.id).await?);
-    let revoked_at = store
-        .list_api_keys("demo")
-        .await?
-        .into_iter()
-        .find(|k| k.id == first.id)
-        .and_then(|k| k.revoked_at);
+    let revoked_at =
+        store.list_api_keys("demo").await?.into_iter().find(|k| k.id == first.id).and_then(|k| k.revoked_at);
     assert!(revoked_at.is_some());
-    assert!(
-        store.revoke_api_key("demo", &first.id).await?,
-        "revoking twice still finds it"
-    );
-    let again = store
-        .list_api_keys("demo")
-        .await?
-        .into_iter()
-        .find(|k| k.id == first.id)
-        .and_then(|k| k.revoked_at);
+    assert!(store.revoke_api_key("demo", &first.id).await?, "revoking twice still finds it");
+    let again =
+        store.list_api_keys("demo").await?.into_iter().find(|k| k.id == first.id).and_then(|k| k.revoked_at);
     assert_eq!(again, revoked_at);
 
     assert!(store.authenticate_api_key(&second_secret).await?.is_some());
@@ -154,10 +121,7 @@ both_engines!(api_key_listing_and_revocation);
 
 /// A key for a missing project is `not_found`.
 async fn api_key_for_missing_project(store: &Store) -> Result<(), StoreError> {
-    let err = store
-        .create_api_key("ghost", None)
-        .await
-        .expect_err("no project");
+    let err = store.create_api_key("ghost", None).await.expect_err("no project");
     assert_eq!(err.code(), "not_found");
     Ok(())
 }
@@ -165,14 +129,9 @@ both_engines!(api_key_for_missing_project);
 
 /// Trusted keys are added once, listed with revocation, and revoked.
 async fn trusted_keys_lifecycle(store: &Store) -> Result<(), StoreError> {
-    let added = store
-        .add_trusted_key("k2", "ed25519:BBBB", Some("release"))
-        .await?;
+    let added = store.add_trusted_key("k2", "ed25519:BBBB", Some("release")).await?;
     store.add_trusted_key("k1", "ed25519:AAAA", None).await?;
-    let err = store
-        .add_trusted_key("k2", "ed25519:CCCC", None)
-        .await
-        .expect_err("dup");
+    let err = store.add_trusted_key("k2", "ed25519:CCCC", None).await.expect_err("dup");
     assert_eq!(err.code(), "conflict");
 
     assert_eq!(store.get_trusted_key("k2").await?, Some(added.clone()));

@@ -13,34 +13,16 @@ async fn kv_get_set_delete_scoped(store: &Store) -> Result<(), StoreError> {
     store.kv_set("demo", "a", "bin", &binary).await?;
     store.kv_set("demo", "a", "empty", b"").await?;
 
-    assert_eq!(
-        store.kv_get("demo", "a", "k").await?.as_deref(),
-        Some(&b"two"[..])
-    );
-    assert_eq!(
-        store.kv_get("demo", "b", "k").await?.as_deref(),
-        Some(&b"b's"[..])
-    );
-    assert_eq!(
-        store.kv_get("other", "a", "k").await?.as_deref(),
-        Some(&b"other's"[..])
-    );
-    assert_eq!(
-        store.kv_get("demo", "a", "bin").await?.as_deref(),
-        Some(&binary[..])
-    );
-    assert_eq!(
-        store.kv_get("demo", "a", "empty").await?.as_deref(),
-        Some(&b""[..])
-    );
+    assert_eq!(store.kv_get("demo", "a", "k").await?.as_deref(), Some(&b"two"[..]));
+    assert_eq!(store.kv_get("demo", "b", "k").await?.as_deref(), Some(&b"b's"[..]));
+    assert_eq!(store.kv_get("other", "a", "k").await?.as_deref(), Some(&b"other's"[..]));
+    assert_eq!(store.kv_get("demo", "a", "bin").await?.as_deref(), Some(&binary[..]));
+    assert_eq!(store.kv_get("demo", "a", "empty").await?.as_deref(), Some(&b""[..]));
 
     assert!(store.kv_delete("demo", "a", "k").await?);
     assert!(!store.kv_delete("demo", "a", "k").await?);
     assert_eq!(store.kv_get("demo", "a", "k").await?, None);
-    assert_eq!(
-        store.kv_get("demo", "b", "k").await?.as_deref(),
-        Some(&b"b's"[..])
-    );
+    assert_eq!(store.kv_get("demo", "b", "k").await?.as_deref(), Some(&b"b's"[..]));
     Ok(())
 }
 both_engines!(kv_get_set_delete_scoped);
@@ -49,37 +31,24 @@ both_engines!(kv_get_set_delete_scoped);
 /// back in byte order, limited.
 async fn kv_prefix_listing_is_literal(store: &Store) -> Result<(), StoreError> {
     store.create_project("demo").await?;
-    for key in [
-        "a%b", "a%c", "axb", "a_b", "aab", "a", "b", "a%", "é", "e\u{301}", "Z",
-    ] {
+    for key in ["a%b", "a%c", "axb", "a_b", "aab", "a", "b", "a%", "é", "e\u{301}", "Z"] {
         store.kv_set("demo", "ext", key, b"v").await?;
     }
     store.kv_set("demo", "other-ext", "a%z", b"v").await?;
 
-    assert_eq!(
-        store.kv_list_keys("demo", "ext", "a%", 100).await?,
-        ["a%", "a%b", "a%c"]
-    );
+    assert_eq!(store.kv_list_keys("demo", "ext", "a%", 100).await?, ["a%", "a%b", "a%c"]);
     assert_eq!(store.kv_list_keys("demo", "ext", "a_", 100).await?, ["a_b"]);
     assert_eq!(
         store.kv_list_keys("demo", "ext", "a", 100).await?,
         ["a", "a%", "a%b", "a%c", "a_b", "aab", "axb"]
     );
-    assert_eq!(
-        store.kv_list_keys("demo", "ext", "a", 2).await?,
-        ["a", "a%"]
-    );
+    assert_eq!(store.kv_list_keys("demo", "ext", "a", 2).await?, ["a", "a%"]);
     assert_eq!(store.kv_list_keys("demo", "ext", "é", 100).await?, ["é"]);
-    assert_eq!(
-        store.kv_list_keys("demo", "ext", "nope", 100).await?,
-        Vec::<String>::new()
-    );
+    assert_eq!(store.kv_list_keys("demo", "ext", "nope", 100).await?, Vec::<String>::new());
     // Byte order: uppercase before lowercase, ASCII before multi-byte.
     assert_eq!(
         store.kv_list_keys("demo", "ext", "", 100).await?,
-        [
-            "Z", "a", "a%", "a%b", "a%c", "a_b", "aab", "axb", "b", "e\u{301}", "é"
-        ]
+        ["Z", "a", "a%", "a%b", "a%c", "a_b", "aab", "axb", "b", "e\u{301}", "é"]
     );
     Ok(())
 }
@@ -105,21 +74,12 @@ both_engines!(kv_usage_and_clear);
 /// NUL in a key is invalid; a missing project is not found.
 async fn kv_rejects_nul_and_unknown_project(store: &Store) -> Result<(), StoreError> {
     store.create_project("demo").await?;
-    let err = store
-        .kv_set("demo", "a", "k\0", b"v")
-        .await
-        .expect_err("NUL key");
+    let err = store.kv_set("demo", "a", "k\0", b"v").await.expect_err("NUL key");
     assert_eq!(err.code(), "invalid");
     assert_eq!(store.kv_get("demo", "a", "k\0").await?, None);
     assert!(!store.kv_delete("demo", "a", "k\0").await?);
-    assert_eq!(
-        store.kv_list_keys("demo", "a", "\0", 10).await?,
-        Vec::<String>::new()
-    );
-    let err = store
-        .kv_set("ghost", "a", "k", b"v")
-        .await
-        .expect_err("no project");
+    assert_eq!(store.kv_list_keys("demo", "a", "\0", 10).await?, Vec::<String>::new());
+    let err = store.kv_set("ghost", "a", "k", b"v").await.expect_err("no project");
     assert_eq!(err.code(), "not_found");
     Ok(())
 }

@@ -29,26 +29,12 @@ fn ids(rows: &[UsageEntry]) -> Vec<&str> {
 async fn usage_insert_is_idempotent(store: &Store) -> Result<(), StoreError> {
     let r1 = record("r1", "a", "1.0.0", "ok", 1_000);
     let r2 = record("r2", "a", "1.0.0", "ok", 1_001);
-    assert_eq!(
-        store.insert_usage_batch(&[r1.clone(), r1.clone()]).await?,
-        1
-    );
-    assert_eq!(
-        store.insert_usage_batch(&[r1.clone(), r2.clone()]).await?,
-        1
-    );
-    assert_eq!(
-        store.insert_usage_batch(&[r1.clone(), r2.clone()]).await?,
-        0
-    );
+    assert_eq!(store.insert_usage_batch(&[r1.clone(), r1.clone()]).await?, 1);
+    assert_eq!(store.insert_usage_batch(&[r1.clone(), r2.clone()]).await?, 1);
+    assert_eq!(store.insert_usage_batch(&[r1.clone(), r2.clone()]).await?, 0);
     assert_eq!(store.insert_usage_batch(&[]).await?, 0);
 
-    let rows = store
-        .query_usage(&UsageFilter {
-            project_id: "demo".into(),
-            ..Default::default()
-        })
-        .await?;
+    let rows = store.query_usage(&UsageFilter { project_id: "demo".into(), ..Default::default() }).await?;
     assert_eq!(ids(&rows), ["r2", "r1"]);
     assert_eq!(rows[1].record, r1, "every field round-trips");
     Ok(())
@@ -70,112 +56,54 @@ async fn usage_filters_and_paging(store: &Store) -> Result<(), StoreError> {
     other.project_id = "other".to_owned();
     store.insert_usage_batch(&[other]).await?;
 
-    let base = UsageFilter {
-        project_id: "demo".into(),
-        ..Default::default()
-    };
+    let base = UsageFilter { project_id: "demo".into(), ..Default::default() };
     let q = |f: UsageFilter| async move { store.query_usage(&f).await };
 
     assert_eq!(ids(&q(base.clone()).await?), ["r5", "r4", "r3", "r2", "r1"]);
     assert_eq!(
-        ids(&q(UsageFilter {
-            extension: Some("a".into()),
-            ..base.clone()
-        })
-        .await?),
+        ids(&q(UsageFilter { extension: Some("a".into()), ..base.clone() }).await?),
         ["r5", "r3", "r2", "r1"]
     );
     assert_eq!(
-        ids(&q(UsageFilter {
-            extension: Some("a".into()),
-            version: Some("2.0.0".into()),
-            ..base.clone()
-        })
-        .await?),
+        ids(&q(UsageFilter { extension: Some("a".into()), version: Some("2.0.0".into()), ..base.clone() })
+            .await?),
         ["r5", "r3"]
     );
     assert_eq!(
-        ids(&q(UsageFilter {
-            outcome: Some("ok".into()),
-            ..base.clone()
-        })
-        .await?),
+        ids(&q(UsageFilter { outcome: Some("ok".into()), ..base.clone() }).await?),
         ["r4", "r3", "r1"]
     );
     assert_eq!(
-        ids(&q(UsageFilter {
-            since: Some(2_000),
-            until: Some(4_000),
-            ..base.clone()
-        })
-        .await?),
+        ids(&q(UsageFilter { since: Some(2_000), until: Some(4_000), ..base.clone() }).await?),
         ["r3", "r2"]
     );
-    assert_eq!(
-        ids(&q(UsageFilter {
-            project_id: "other".into(),
-            ..Default::default()
-        })
-        .await?),
-        ["x1"]
-    );
+    assert_eq!(ids(&q(UsageFilter { project_id: "other".into(), ..Default::default() }).await?), ["x1"]);
 
     // Cursor paging, two at a time.
     let mut pages = Vec::new();
     let mut before_id = None;
     loop {
-        let page = q(UsageFilter {
-            limit: Some(2),
-            before_id,
-            ..base.clone()
-        })
-        .await?;
+        let page = q(UsageFilter { limit: Some(2), before_id, ..base.clone() }).await?;
         let Some(last) = page.last() else { break };
         before_id = Some(last.id);
-        pages.push(
-            ids(&page)
-                .into_iter()
-                .map(str::to_owned)
-                .collect::<Vec<_>>(),
-        );
+        pages.push(ids(&page).into_iter().map(str::to_owned).collect::<Vec<_>>());
     }
     assert_eq!(pages, [vec!["r5", "r4"], vec!["r3", "r2"], vec!["r1"]]);
 
     // A zero limit still returns a row (clamped to 1).
-    assert_eq!(
-        q(UsageFilter {
-            limit: Some(0),
-            ..base.clone()
-        })
-        .await?
-        .len(),
-        1
-    );
+    assert_eq!(q(UsageFilter { limit: Some(0), ..base.clone() }).await?.len(), 1);
     Ok(())
 }
 both_engines!(usage_filters_and_paging);
 
 /// Without a limit a query returns 100 rows; no limit returns more than 1000.
 async fn usage_limit_defaults_and_clamps(store: &Store) -> Result<(), StoreError> {
-    let records: Vec<UsageRecord> = (0..1_005)
-        .map(|i| record(&format!("r{i}"), "a", "1.0.0", "ok", i))
-        .collect();
+    let records: Vec<UsageRecord> =
+        (0..1_005).map(|i| record(&format!("r{i}"), "a", "1.0.0", "ok", i)).collect();
     assert_eq!(store.insert_usage_batch(&records).await?, 1_005);
-    let base = UsageFilter {
-        project_id: "demo".into(),
-        ..Default::default()
-    };
+    let base = UsageFilter { project_id: "demo".into(), ..Default::default() };
     assert_eq!(store.query_usage(&base).await?.len(), 100);
-    assert_eq!(
-        store
-            .query_usage(&UsageFilter {
-                limit: Some(5_000),
-                ..base.clone()
-            })
-            .await?
-            .len(),
-        1_000
-    );
+    assert_eq!(store.query_usage(&UsageFilter { limit: Some(5_000), ..base.clone() }).await?.len(), 1_000);
     Ok(())
 }
 both_engines!(usage_limit_defaults_and_clamps);
@@ -252,33 +180,16 @@ fn violation(kind: &str, extension: &str, request_id: Option<&str>) -> NewViolat
 
 /// Violations round-trip (NULLs included), filter and page newest first.
 async fn violations_insert_and_query(store: &Store) -> Result<(), StoreError> {
-    let v1 = store
-        .insert_violation(&violation("fuel", "a", Some("r1")))
-        .await?;
-    let v2 = store
-        .insert_violation(&violation("memory", "a", None))
-        .await?;
-    let v3 = store
-        .insert_violation(&violation("fuel", "b", Some("r3")))
-        .await?;
+    let v1 = store.insert_violation(&violation("fuel", "a", Some("r1"))).await?;
+    let v2 = store.insert_violation(&violation("memory", "a", None)).await?;
+    let v3 = store.insert_violation(&violation("fuel", "b", Some("r3"))).await?;
     assert!(v1.id < v2.id && v2.id < v3.id);
     assert_eq!(v2.limit_value, None);
 
-    let base = ViolationFilter {
-        project_id: "demo".into(),
-        ..Default::default()
-    };
+    let base = ViolationFilter { project_id: "demo".into(), ..Default::default() };
+    assert_eq!(store.query_violations(&base).await?, [v3.clone(), v2.clone(), v1.clone()]);
     assert_eq!(
-        store.query_violations(&base).await?,
-        [v3.clone(), v2.clone(), v1.clone()]
-    );
-    assert_eq!(
-        store
-            .query_violations(&ViolationFilter {
-                kind: Some("fuel".into()),
-                ..base.clone()
-            })
-            .await?,
+        store.query_violations(&ViolationFilter { kind: Some("fuel".into()), ..base.clone() }).await?,
         [v3.clone(), v1.clone()]
     );
     assert_eq!(
@@ -293,11 +204,7 @@ async fn violations_insert_and_query(store: &Store) -> Result<(), StoreError> {
     );
     assert_eq!(
         store
-            .query_violations(&ViolationFilter {
-                limit: Some(1),
-                before_id: Some(v3.id),
-                ..base.clone()
-            })
+            .query_violations(&ViolationFilter { limit: Some(1), before_id: Some(v3.id), ..base.clone() })
             .await?,
         std::slice::from_ref(&v2)
     );
@@ -313,21 +220,11 @@ async fn violations_insert_and_query(store: &Store) -> Result<(), StoreError> {
         3
     );
     assert_eq!(
-        store
-            .query_violations(&ViolationFilter {
-                until: Some(v1.created_at),
-                ..base.clone()
-            })
-            .await?,
+        store.query_violations(&ViolationFilter { until: Some(v1.created_at), ..base.clone() }).await?,
         []
     );
     assert_eq!(
-        store
-            .query_violations(&ViolationFilter {
-                project_id: "other".into(),
-                ..Default::default()
-            })
-            .await?,
+        store.query_violations(&ViolationFilter { project_id: "other".into(), ..Default::default() }).await?,
         []
     );
     Ok(())

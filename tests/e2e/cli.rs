@@ -1,0 +1,81 @@
+//! The `magflock` binary as an author uses it: `keys generate` → `pack` →
+//! `sign` → `verify`, then the package installs through the control API and
+//! serves through the gateway, on both databases.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use magflock_tests::{TestHost, on_both_databases, wasm_dir};
+
+/// The `magflock` binary built next to this test (scripts/test.sh builds it).
+fn magflock() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join("magflock");
+    assert!(bin.exists(), "{} not built: run `cargo build --bins` (scripts/test.sh does)", bin.display());
+    bin
+}
+
+fn run(args: &[&str], cwd: &Path) -> (bool, String, String) {
+    let out = Command::new(magflock()).args(args).current_dir(cwd).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+on_both_databases!(keys_pack_sign_verify_with_the_cli_then_install_and_call, |host: TestHost| async move {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hello = wasm_dir().join("hello");
+    let manifest = hello.join("extension.toml");
+    let component = hello.join("component.wasm");
+
+    let (ok, out, err) = run(&["keys", "generate", "--out", "me"], d);
+    assert!(ok, "{err}");
+    assert!(out.contains("key id"), "{out}");
+    // A second generate does not overwrite the key.
+    let (ok, _, err) = run(&["keys", "generate", "--out", "me"], d);
+    assert!(!ok && err.contains("already exists"), "{err}");
+
+    let (ok, out, err) = run(&["pack", "--manifest", manifest.to_str().unwrap(), "--component",
+        component.to_str().unwrap(), "--out", "hello.mfpkg"], d);
+    assert!(ok, "{err}");
+    assert!(out.contains("hello@1.0.0"), "{out}");
+    // Unsigned: verify refuses with the code.
+    let (ok, _, err) = run(&["verify", "hello.mfpkg", "--trusted", "me.pub"], d);
+    assert!(!ok && err.contains("unsigned"), "{err}");
+
+    let (ok, _, err) = run(&["sign", "hello.mfpkg", "--key", "me.key"], d);
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(&["verify", "hello.mfpkg", "--trusted", "me.pub"], d);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ok:"), "{out}");
+    // Another key does not verify it.
+    run(&["keys", "generate", "--out", "other"], d);
+    let (ok, _, err) = run(&["verify", "hello.mfpkg", "--trusted", "other.pub"], d);
+    assert!(!ok && err.contains("untrusted_key"), "{err}");
+
+    // The host trusts the author's key; the package installs and serves.
+    let public = std::fs::read_to_string(d.join("me.pub")).unwrap();
+    host.trust(public.trim()).await;
+    let key = host.project("demo").await;
+    let (status, body) = host.install("demo", std::fs::read(d.join("hello.mfpkg")).unwrap(), "").await;
+    assert_eq!(status, 201, "{body}");
+    let r = host.call("demo", &key, "/hello/").await;
+    assert_eq!(r.status(), 200);
+    let usage = host.usage("demo", "hello").await;
+    assert_eq!(usage.iter().filter(|u| u["method"] == "GET").count(), 1);
+    host.stop().await;
+});
+
+#[test]
+fn cli_errors_name_the_file_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run(&["pack", "--manifest", "missing.toml", "--component", "x.wasm"], dir.path());
+    assert!(!ok);
+    assert!(err.contains("missing.toml"), "{err}");
+    std::fs::write(dir.path().join("bad.toml"), "name = \"Hello\"\n").unwrap();
+    std::fs::write(dir.path().join("x.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let (ok, _, err) = run(&["pack", "--manifest", "bad.toml", "--component", "x.wasm"], dir.path());
+    assert!(!ok);
+    assert!(err.contains("bad.toml"), "{err}");
+}
