@@ -34,8 +34,14 @@ on_both_databases!(signed_hello_installs_serves_and_records_usage, |host: TestHo
 
     // The request id is the host's own (a client cannot choose the usage
     // record's key) and names the usage record.
-    let r = host.http.get(format!("{}/x/demo/hello/", host.url)).bearer_auth(&key)
-        .header("x-request-id", "client-chosen").send().await.unwrap();
+    let r = host
+        .http
+        .get(format!("{}/x/demo/hello/", host.url))
+        .bearer_auth(&key)
+        .header("x-request-id", "client-chosen")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let rid = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_ne!(rid, "client-chosen");
@@ -56,7 +62,8 @@ on_both_databases!(signed_hello_installs_serves_and_records_usage, |host: TestHo
     }
     // Every install step was recorded.
     let v = host.get_json("/v1/projects/demo/extensions/hello/validations").await;
-    let steps: Vec<_> = v.as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap().to_owned()).collect();
+    let steps: Vec<_> =
+        v.as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap().to_owned()).collect();
     for step in ["package", "host_api", "signature", "compile", "imports", "link", "on_install"] {
         assert!(steps.iter().any(|s| s == step), "missing step {step} in {steps:?}");
     }
@@ -75,97 +82,177 @@ on_both_databases!(plain_wasi_http_component_without_sdk_is_installable, |host: 
     host.stop().await;
 });
 
-on_both_databases!(capabilities_wait_for_approval_then_kv_config_and_hooks_work, |host: TestHost| async move {
-    let key = host.project("p").await;
-    let pkg = host.publisher.guest_package("e2e-kv", |m| m);
-    let (status, body) = host.install("p", pkg, "").await;
-    assert_eq!(status, 202, "{body}");
-    let mut pending: Vec<_> = body["capabilities_to_approve"].as_array().unwrap().iter()
-        .map(|c| c.as_str().unwrap().to_owned()).collect();
-    pending.sort();
-    assert_eq!(pending, ["config", "kv", "logging"]);
-    // Not serving until approved.
-    assert_eq!(host.call("p", &key, "/e2e-kv/count").await.status(), 404);
-    // Approving something not requested is refused.
-    let r = host.admin(reqwest::Method::POST, "/v1/projects/p/extensions/e2e-kv/approve")
-        .json(&serde_json::json!({"capabilities": ["kv", "database"]})).send().await.unwrap();
-    let (s, v) = problem(r).await;
-    assert_eq!((s, v["code"].as_str().unwrap()), (422, "unknown_capability"), "{v}");
-    // Approvals accumulate: still pending after one...
-    let r = host.admin(reqwest::Method::POST, "/v1/projects/p/extensions/e2e-kv/approve")
-        .json(&serde_json::json!({"capabilities": ["kv"]})).send().await.unwrap();
-    assert_eq!(r.status(), 202);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["capabilities_to_approve"], serde_json::json!(["logging", "config"]));
-    assert_eq!(host.call("p", &key, "/e2e-kv/count").await.status(), 404);
-    // ...active once all are approved.
-    let r = host.admin(reqwest::Method::POST, "/v1/projects/p/extensions/e2e-kv/approve")
-        .json(&serde_json::json!({"capabilities": ["config", "logging"]})).send().await.unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+on_both_databases!(
+    capabilities_wait_for_approval_then_kv_config_and_hooks_work,
+    |host: TestHost| async move {
+        let key = host.project("p").await;
+        let pkg = host.publisher.guest_package("e2e-kv", |m| m);
+        let (status, body) = host.install("p", pkg, "").await;
+        assert_eq!(status, 202, "{body}");
+        let mut pending: Vec<_> = body["capabilities_to_approve"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        pending.sort();
+        assert_eq!(pending, ["config", "kv", "logging"]);
+        // Not serving until approved.
+        assert_eq!(host.call("p", &key, "/e2e-kv/count").await.status(), 404);
+        // Approving something not requested is refused.
+        let r = host
+            .admin(reqwest::Method::POST, "/v1/projects/p/extensions/e2e-kv/approve")
+            .json(&serde_json::json!({"capabilities": ["kv", "database"]}))
+            .send()
+            .await
+            .unwrap();
+        let (s, v) = problem(r).await;
+        assert_eq!((s, v["code"].as_str().unwrap()), (422, "unknown_capability"), "{v}");
+        // Approvals accumulate: still pending after one...
+        let r = host
+            .admin(reqwest::Method::POST, "/v1/projects/p/extensions/e2e-kv/approve")
+            .json(&serde_json::json!({"capabilities": ["kv"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["capabilities_to_approve"], serde_json::json!(["logging", "config"]));
+        assert_eq!(host.call("p", &key, "/e2e-kv/count").await.status(), 404);
+        // ...active once all are approved.
+        let r = host
+            .admin(reqwest::Method::POST, "/v1/projects/p/extensions/e2e-kv/approve")
+            .json(&serde_json::json!({"capabilities": ["config", "logging"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 
-    // on-install ran (it wrote a key), kv persists across fresh instances.
-    assert_eq!(host.call("p", &key, "/e2e-kv/installed").await.text().await.unwrap(), "yes");
-    assert_eq!(host.call("p", &key, "/e2e-kv/count").await.text().await.unwrap(), "1");
-    assert_eq!(host.call("p", &key, "/e2e-kv/count").await.text().await.unwrap(), "2");
-    assert_eq!(host.call("p", &key, "/e2e-kv/config/greeting").await.text().await.unwrap(), "hi");
-    assert_eq!(host.call("p", &key, "/e2e-kv/config/missing").await.status(), 404);
-    // Host calls are metered.
-    let usage = host.usage("p", "e2e-kv").await;
-    assert!(usage.iter().any(|u| u["host_calls"].as_i64().unwrap() >= 2), "{usage:?}");
+        // on-install ran (it wrote a key), kv persists across fresh instances.
+        assert_eq!(host.call("p", &key, "/e2e-kv/installed").await.text().await.unwrap(), "yes");
+        assert_eq!(host.call("p", &key, "/e2e-kv/count").await.text().await.unwrap(), "1");
+        assert_eq!(host.call("p", &key, "/e2e-kv/count").await.text().await.unwrap(), "2");
+        assert_eq!(host.call("p", &key, "/e2e-kv/config/greeting").await.text().await.unwrap(), "hi");
+        assert_eq!(host.call("p", &key, "/e2e-kv/config/missing").await.status(), 404);
+        // Host calls are metered.
+        let usage = host.usage("p", "e2e-kv").await;
+        assert!(usage.iter().any(|u| u["host_calls"].as_i64().unwrap() >= 2), "{usage:?}");
 
-    // Uninstall stops serving and deletes the data.
-    let r = host.admin(reqwest::Method::DELETE, "/v1/projects/p/extensions/e2e-kv").send().await.unwrap();
-    assert_eq!(r.status(), 204);
-    assert_eq!(host.call("p", &key, "/e2e-kv/count").await.status(), 404);
-    let pkg = host.publisher.guest_package("e2e-kv", |m| m);
-    let (status, _) = host.install("p", pkg, "kv,config,logging").await;
-    assert_eq!(status, 201);
-    assert_eq!(host.call("p", &key, "/e2e-kv/count").await.text().await.unwrap(), "1");
-    host.stop().await;
-});
+        // Uninstall stops serving and deletes the data.
+        let r = host.admin(reqwest::Method::DELETE, "/v1/projects/p/extensions/e2e-kv").send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        assert_eq!(host.call("p", &key, "/e2e-kv/count").await.status(), 404);
+        let pkg = host.publisher.guest_package("e2e-kv", |m| m);
+        let (status, _) = host.install("p", pkg, "kv,config,logging").await;
+        assert_eq!(status, 201);
+        assert_eq!(host.call("p", &key, "/e2e-kv/count").await.text().await.unwrap(), "1");
+        host.stop().await;
+    }
+);
 
 /// The install refusals: each answers problem+json with its code, and stores
 /// no installation and no package.
-async fn assert_refused(host: &TestHost, package: Vec<u8>, code: &str, detail_has: &str) {
+async fn assert_refused(
+    host: &TestHost,
+    canary_key: &str,
+    package: Vec<u8>,
+    code: &str,
+    detail_has: &str,
+    failed_step: Option<(&str, &str)>,
+) {
+    let pkgs = host.data_dir().join("packages");
+    let stored = || std::fs::read_dir(&pkgs).map(|d| d.count()).unwrap_or(0);
+    let before = stored();
     let (status, body) = host.install("p", package, "logging,config,kv").await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["code"], code, "{body}");
     assert!(body["detail"].as_str().unwrap().contains(detail_has), "{body}");
+    // The refusal is recorded as a failed validation step...
+    if let Some((ext, step)) = failed_step {
+        let steps = host.get_json(&format!("/v1/projects/p/extensions/{ext}/validations")).await;
+        assert!(steps.as_array().unwrap().iter().any(|s| s["step"] == step && s["ok"] == false), "{steps}");
+    }
+    // ...and another project's extension keeps answering.
+    assert_eq!(host.call("canary", canary_key, "/e2e-canary/").await.status(), 200);
     let list = host.get_json("/v1/projects/p/extensions").await;
     assert_eq!(list.as_array().unwrap().len(), 0, "nothing installed: {list}");
-    let pkgs = host.data_dir().join("packages");
-    let stored = std::fs::read_dir(&pkgs).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(stored, 0, "no package stored");
+    assert_eq!(stored(), before, "no package stored");
 }
 
-on_both_databases!(tampered_unsigned_untrusted_and_undeclared_packages_are_refused, |host: TestHost| async move {
-    host.project("p").await;
-    // Unsigned.
-    assert_refused(&host, unsigned_package("e2e-canary"), "unsigned", "not signed").await;
-    // Signed by a key the host does not trust.
-    let stranger = magflock_tests::Publisher::generate();
-    assert_refused(&host, stranger.guest_package("e2e-canary", |m| m), "untrusted_key", "e2e-canary").await;
-    // A byte of the component changed after signing.
-    let good = host.publisher.guest_package("e2e-canary", |m| m);
-    let signed = magflock_registry::Package::from_bytes(&good).unwrap();
-    let mut component = signed.component().to_vec();
-    let n = component.len();
-    component[n / 2] ^= 0x01;
-    let mut pkg = magflock_registry::Package::new(signed.manifest_bytes().to_vec(), component).unwrap();
-    pkg.set_signature(signed.signature().cloned());
-    assert_refused(&host, pkg.to_bytes(), "digest_mismatch", "component").await;
-    // A byte of the manifest changed after signing.
-    let text = String::from_utf8(signed.manifest_bytes().to_vec()).unwrap().replace("2000", "3000");
-    let mut pkg = magflock_registry::Package::new(text.into_bytes(), signed.component().to_vec()).unwrap();
-    pkg.set_signature(signed.signature().cloned());
-    assert_refused(&host, pkg.to_bytes(), "digest_mismatch", "manifest").await;
-    // Imports kv without declaring it.
-    let pkg = host.publisher.guest_package("hostile-undeclared", |m| m);
-    assert_refused(&host, pkg, "undeclared_import", "magflock:ext/kv").await;
-    // Garbage.
-    assert_refused(&host, b"not a package".to_vec(), "malformed_archive", "").await;
-    host.stop().await;
-});
+on_both_databases!(
+    tampered_unsigned_untrusted_and_undeclared_packages_are_refused,
+    |host: TestHost| async move {
+        host.project("p").await;
+        let canary = host.project("canary").await;
+        host.install_guest("canary", "e2e-canary").await;
+        // Unsigned.
+        assert_refused(
+            &host,
+            &canary,
+            unsigned_package("e2e-canary"),
+            "unsigned",
+            "not signed",
+            Some(("e2e-canary", "signature")),
+        )
+        .await;
+        // Signed by a key the host does not trust.
+        let stranger = magflock_tests::Publisher::generate();
+        assert_refused(
+            &host,
+            &canary,
+            stranger.guest_package("e2e-canary", |m| m),
+            "untrusted_key",
+            "e2e-canary",
+            Some(("e2e-canary", "signature")),
+        )
+        .await;
+        // A byte of the component changed after signing.
+        let good = host.publisher.guest_package("e2e-canary", |m| m);
+        let signed = magflock_registry::Package::from_bytes(&good).unwrap();
+        let mut component = signed.component().to_vec();
+        let n = component.len();
+        component[n / 2] ^= 0x01;
+        let mut pkg = magflock_registry::Package::new(signed.manifest_bytes().to_vec(), component).unwrap();
+        pkg.set_signature(signed.signature().cloned());
+        assert_refused(
+            &host,
+            &canary,
+            pkg.to_bytes(),
+            "digest_mismatch",
+            "component",
+            Some(("e2e-canary", "signature")),
+        )
+        .await;
+        // A byte of the manifest changed after signing.
+        let text = String::from_utf8(signed.manifest_bytes().to_vec()).unwrap().replace("2000", "3000");
+        let mut pkg =
+            magflock_registry::Package::new(text.into_bytes(), signed.component().to_vec()).unwrap();
+        pkg.set_signature(signed.signature().cloned());
+        assert_refused(
+            &host,
+            &canary,
+            pkg.to_bytes(),
+            "digest_mismatch",
+            "manifest",
+            Some(("e2e-canary", "signature")),
+        )
+        .await;
+        // Imports kv without declaring it.
+        let pkg = host.publisher.guest_package("hostile-undeclared", |m| m);
+        assert_refused(
+            &host,
+            &canary,
+            pkg,
+            "undeclared_import",
+            "magflock:ext/kv",
+            Some(("hostile-undeclared", "imports")),
+        )
+        .await;
+        // Garbage.
+        assert_refused(&host, &canary, b"not a package".to_vec(), "malformed_archive", "", None).await;
+        host.stop().await;
+    }
+);
 
 on_both_databases!(gateway_hides_other_projects_and_refuses_bad_keys, |host: TestHost| async move {
     let key_a = host.project("alpha").await;
@@ -184,12 +271,22 @@ on_both_databases!(gateway_hides_other_projects_and_refuses_bad_keys, |host: Tes
     assert_eq!(problem(r).await.0, 401);
     assert_eq!(problem(host.call("alpha", "mf_000000000000_nope", "/e2e-canary/").await).await.0, 401);
     // The PostgREST-style `apikey` header works too.
-    let r = host.http.get(format!("{}/x/alpha/e2e-canary/", host.url)).header("apikey", &key_a).send().await.unwrap();
+    let r = host
+        .http
+        .get(format!("{}/x/alpha/e2e-canary/", host.url))
+        .header("apikey", &key_a)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // A revoked key stops working at once.
     let (id, secret) = host.api_key("alpha").await;
     assert_eq!(host.call("alpha", &secret, "/e2e-canary/").await.status(), 200);
-    let r = host.admin(reqwest::Method::DELETE, &format!("/v1/projects/alpha/api-keys/{id}")).send().await.unwrap();
+    let r = host
+        .admin(reqwest::Method::DELETE, &format!("/v1/projects/alpha/api-keys/{id}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(problem(host.call("alpha", &secret, "/e2e-canary/").await).await.0, 401);
     // Control API without the admin token.
@@ -223,8 +320,11 @@ async fn installations_survive_a_restart_and_are_verified_again() {
     assert_eq!(host.call("p", &key, "/e2e-canary/").await.status(), 200);
     assert_eq!(host.call("p", &key, "/e2e-kv/count").await.text().await.unwrap(), "2");
     let installs = host.get_json("/v1/projects/p/extensions").await;
-    let kv_pkg = installs.as_array().unwrap().iter().find(|i| i["extension"] == "e2e-kv").unwrap()["package_id"]
-        .as_str().unwrap().to_owned();
+    let kv_pkg =
+        installs.as_array().unwrap().iter().find(|i| i["extension"] == "e2e-kv").unwrap()["package_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     let path = host.data_dir().join("packages").join(format!("{kv_pkg}.mfpkg"));
     let signed = magflock_registry::Package::from_bytes(&std::fs::read(&path).unwrap()).unwrap();
     let mut component = signed.component().to_vec();
@@ -245,8 +345,13 @@ async fn openapi_document_lists_the_control_api() {
     let doc = magflock_host::api::openapi();
     let v = serde_json::to_value(&doc).unwrap();
     let paths = v["paths"].as_object().unwrap();
-    for p in ["/v1/projects", "/v1/projects/{project}/extensions", "/v1/projects/{project}/usage",
-        "/v1/projects/{project}/violations", "/v1/trusted-keys"] {
+    for p in [
+        "/v1/projects",
+        "/v1/projects/{project}/extensions",
+        "/v1/projects/{project}/usage",
+        "/v1/projects/{project}/violations",
+        "/v1/trusted-keys",
+    ] {
         assert!(paths.contains_key(p), "missing {p}");
     }
     // The whole document is a reviewed snapshot: an API change shows up in

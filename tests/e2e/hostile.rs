@@ -63,7 +63,11 @@ impl Canary {
         // shared 2-core machine is too noisy for a tight bound in a test (the
         // benchmark harness measures it properly).
         eprintln!("canary median latency: baseline {:?}, during attack {:?}", self.baseline, during);
-        assert!(during < self.baseline * 3 + Duration::from_millis(50), "canary starved: {during:?} vs {:?}", self.baseline);
+        assert!(
+            during < self.baseline * 3 + Duration::from_millis(50),
+            "canary starved: {during:?} vs {:?}",
+            self.baseline
+        );
     }
 }
 
@@ -83,8 +87,14 @@ async fn problem(r: reqwest::Response) -> (u16, Value) {
 }
 
 /// Exactly one usage record and one violation of `kind` for `extension`.
-async fn assert_recorded(host: &TestHost, extension: &str, kind: &str, calls: usize) -> (Vec<Value>, Vec<Value>) {
-    let usage: Vec<_> = host.usage("p", extension).await.into_iter().filter(|u| u["method"] != "HOOK").collect();
+async fn assert_recorded(
+    host: &TestHost,
+    extension: &str,
+    kind: &str,
+    calls: usize,
+) -> (Vec<Value>, Vec<Value>) {
+    let usage: Vec<_> =
+        host.usage("p", extension).await.into_iter().filter(|u| u["method"] != "HOOK").collect();
     assert_eq!(usage.len(), calls, "one usage record per invocation: {usage:?}");
     assert!(usage.iter().all(|u| u["outcome"] == kind), "{usage:?}");
     let violations = host.violations("p", extension).await;
@@ -211,7 +221,8 @@ async fn many_spinning_guests_at_once_do_not_stop_the_others() {
     let mut spinning = Vec::new();
     for _ in 0..4 {
         let (http, url, key) = (host.http.clone(), format!("{}/x/p/hostile-loop/", host.url), key.clone());
-        spinning.push(tokio::spawn(async move { http.get(url).bearer_auth(key).send().await.unwrap().status() }));
+        spinning
+            .push(tokio::spawn(async move { http.get(url).bearer_auth(key).send().await.unwrap().status() }));
     }
     for s in spinning {
         assert_eq!(s.await.unwrap(), 504);

@@ -65,7 +65,8 @@ impl Publisher {
 
     /// Packs and signs `manifest` + `component`.
     pub fn package(&self, manifest: &str, component: &[u8]) -> Vec<u8> {
-        let mut pkg = magflock_registry::Package::new(manifest.as_bytes().to_vec(), component.to_vec()).unwrap();
+        let mut pkg =
+            magflock_registry::Package::new(manifest.as_bytes().to_vec(), component.to_vec()).unwrap();
         magflock_registry::sign_package(&mut pkg, &self.secret);
         pkg.to_bytes()
     }
@@ -246,14 +247,17 @@ impl TestHost {
     /// Usage records of a project/extension, after flushing pending ones.
     pub async fn usage(&self, project: &str, extension: &str) -> Vec<Value> {
         self.state.runtime.usage.flush().await;
-        let v = self.get_json(&format!("/v1/projects/{project}/usage?extension={extension}&limit=1000")).await;
+        let v =
+            self.get_json(&format!("/v1/projects/{project}/usage?extension={extension}&limit=1000")).await;
         v.as_array().cloned().unwrap_or_default()
     }
 
     /// Violations of a project/extension, after flushing pending ones.
     pub async fn violations(&self, project: &str, extension: &str) -> Vec<Value> {
         self.state.runtime.usage.flush().await;
-        let v = self.get_json(&format!("/v1/projects/{project}/violations?extension={extension}&limit=1000")).await;
+        let v = self
+            .get_json(&format!("/v1/projects/{project}/violations?extension={extension}&limit=1000"))
+            .await;
         v.as_array().cloned().unwrap_or_default()
     }
 }
