@@ -13,7 +13,7 @@ pub const HOST_API_VERSION: semver::Version = semver::Version::new(0, 1, 0);
 
 #[derive(Debug, Clone)]
 pub struct HostConfig {
-    /// Where packages, keys and the embedded database live.
+    /// Where packages, compiled components, keys and the embedded database live.
     pub data_dir: PathBuf,
     /// Control-plane database URL (`sqlite://...` or `postgres://...`).
     pub database_url: String,
@@ -47,5 +47,15 @@ impl HostConfig {
 
     pub fn packages_dir(&self) -> PathBuf {
         self.data_dir.join("packages")
+    }
+
+    /// Compiled components (`runtime/cache.rs`).
+    pub fn compiled_dir(&self) -> PathBuf {
+        self.data_dir.join("compiled")
+    }
+
+    /// The host's secret key authenticating its compiled components.
+    pub fn cache_key_path(&self) -> PathBuf {
+        self.data_dir.join("cache.key")
     }
 }

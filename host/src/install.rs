@@ -171,6 +171,8 @@ async fn verify_and_link(
     });
     rec.step("signature", verified).await?;
     let load = |source| InstallError::Load { name: name.clone(), version: version.clone(), source };
+    // Only now, with the signature verified, may a cached compiled form of
+    // these component bytes be looked up (`runtime/cache.rs`).
     let component =
         rec.step("compile", state.runtime.compile(pkg.component().to_vec()).await.map_err(load)).await?;
     let declared = m.capabilities();

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::api::auth::KeyCache;
 use crate::config::HostConfig;
 use crate::runtime::Runtime;
+use crate::runtime::cache::ArtifactCache;
 
 pub struct AppState {
     pub config: HostConfig,
@@ -15,8 +16,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Connects the store, starts the engine and the usage writer, and loads
-    /// every active installation (verifying each package again).
+    /// Connects the store, opens the compiled-artifact cache, starts the
+    /// engine and the usage writer, and loads every active installation
+    /// (verifying each package again before its compiled form is looked up).
     pub async fn start(config: HostConfig) -> anyhow::Result<Arc<Self>> {
         use anyhow::Context as _;
         tokio::fs::create_dir_all(&config.data_dir)
@@ -28,7 +30,12 @@ impl AppState {
                 .context("connecting the control-plane database")?,
         );
         let usage = crate::usage::UsageSink::start(store.clone(), config.usage_flush);
-        let runtime = Arc::new(Runtime::new(&config.engine, store.clone(), usage)?);
+        let (dir, key) = (config.compiled_dir(), config.cache_key_path());
+        let cache = tokio::task::spawn_blocking(move || ArtifactCache::open(&dir, &key))
+            .await
+            .context("opening the compiled-artifact cache")??;
+        let runtime =
+            Arc::new(Runtime::new(&config.engine, store.clone(), usage)?.with_artifact_cache(cache));
         let state = Arc::new(Self {
             config,
             store,

@@ -7,6 +7,7 @@
 //! trap poisons nothing.
 
 pub mod bindings;
+pub mod cache;
 pub mod invoke;
 pub mod limits;
 pub mod outcome;
@@ -25,6 +26,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use crate::capabilities::{self, Grants};
 use crate::engine::{EngineLimits, EpochTicker, build_engine};
 use crate::usage::UsageSink;
+use cache::ArtifactCache;
 use state::InvocationState;
 
 /// Limits of one installation, resolved from its manifest.
@@ -98,6 +100,8 @@ pub struct Runtime {
     guests: Option<tokio::runtime::Runtime>,
     _ticker: EpochTicker,
     store: Arc<magflock_store::Store>,
+    /// Compiled components on disk; without it every load compiles.
+    cache: Option<Arc<ArtifactCache>>,
     pub usage: UsageSink,
     active: RwLock<HashMap<(String, String), Arc<Loaded>>>,
 }
@@ -112,7 +116,25 @@ impl Runtime {
         let ticker = EpochTicker::start(&engine)?;
         let workers = limits.guest_workers;
         let guests = Some(crate::engine::build_guest_runtime(workers)?);
-        Ok(Self { engine, guests, _ticker: ticker, store, usage, active: RwLock::new(HashMap::new()) })
+        Ok(Self {
+            engine,
+            guests,
+            _ticker: ticker,
+            store,
+            cache: None,
+            usage,
+            active: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Loads and stores compiled components through `cache`.
+    pub fn with_artifact_cache(mut self, cache: ArtifactCache) -> Self {
+        self.cache = Some(Arc::new(cache));
+        self
+    }
+
+    pub fn artifact_cache(&self) -> Option<&ArtifactCache> {
+        self.cache.as_deref()
     }
 
     pub fn engine(&self) -> &Engine {
@@ -135,13 +157,20 @@ impl Runtime {
         &self.store
     }
 
-    /// Compiles a component. CPU-heavy: runs on the blocking pool.
+    /// Compiles a component, or loads its compiled form from the artifact
+    /// cache when there is a valid entry. `bytes` must have been verified
+    /// against the package signature: they are what is compiled when the
+    /// entry is missing or refused. CPU-heavy: runs on the blocking pool.
     pub async fn compile(&self, bytes: Vec<u8>) -> Result<Component, LoadError> {
         let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-            .await
-            .map_err(|e| LoadError::Compile(e.to_string()))?
-            .map_err(|e| LoadError::Compile(format!("{e:#}")))
+        let cache = self.cache.clone();
+        tokio::task::spawn_blocking(move || match cache {
+            Some(cache) => cache.load_or_compile(&engine, &bytes).map(|(component, _)| component),
+            None => Component::new(&engine, &bytes),
+        })
+        .await
+        .map_err(|e| LoadError::Compile(e.to_string()))?
+        .map_err(|e| LoadError::Compile(format!("{e:#}")))
     }
 
     /// Checks imports against what the manifest declares; returns the
