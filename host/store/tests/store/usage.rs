@@ -41,6 +41,22 @@ async fn usage_insert_is_idempotent(store: &Store) -> Result<(), StoreError> {
 }
 both_engines!(usage_insert_is_idempotent);
 
+/// A batch larger than one multi-row statement, with duplicates inside it and
+/// of rows already stored, stores each request id exactly once.
+async fn large_batches_span_statements_and_stay_idempotent(store: &Store) -> Result<(), StoreError> {
+    let first: Vec<_> = (0..10).map(|i| record(&format!("r{i:03}"), "a", "1.0.0", "ok", i)).collect();
+    assert_eq!(store.insert_usage_batch(&first).await?, 10);
+    let mut batch: Vec<_> = (0..200).map(|i| record(&format!("r{i:03}"), "a", "1.0.0", "ok", i)).collect();
+    batch.extend((150..170).map(|i| record(&format!("r{i:03}"), "a", "1.0.0", "ok", i)));
+    assert_eq!(store.insert_usage_batch(&batch).await?, 190);
+    let rows = store
+        .query_usage(&UsageFilter { project_id: "demo".into(), limit: Some(1000), ..Default::default() })
+        .await?;
+    assert_eq!(rows.len(), 200);
+    Ok(())
+}
+both_engines!(large_batches_span_statements_and_stay_idempotent);
+
 /// Filters combine; time windows are [since, until); pages follow before_id.
 async fn usage_filters_and_paging(store: &Store) -> Result<(), StoreError> {
     store
