@@ -124,9 +124,7 @@ impl Runtime {
             self.violation(loaded, &request_id, outcome, limit, actual);
         }
         let status = response.as_ref().map_or(outcome.status(), |r| r.status().as_u16());
-        metrics::histogram!("magflock_invocation_seconds", "project" => loaded.project.clone(),
-            "extension" => loaded.name().to_owned())
-        .record(started.elapsed().as_secs_f64());
+        loaded.metrics.seconds.record(started.elapsed().as_secs_f64());
         tracing::debug!(request_id, project = %loaded.project, extension = %loaded.name(),
             outcome = %outcome, status, "invocation");
         Invocation { request_id, outcome, response }
@@ -305,12 +303,14 @@ impl Runtime {
         bytes_in: u64,
         bytes_out: u64,
     ) {
-        metrics::counter!("magflock_invocations_total", "project" => loaded.project.clone(),
-            "extension" => loaded.name().to_owned(), "outcome" => outcome.as_str())
-        .increment(1);
-        metrics::counter!("magflock_fuel_consumed_total", "project" => loaded.project.clone(),
-            "extension" => loaded.name().to_owned())
-        .increment(Meter::get(&meter.fuel_used));
+        if outcome == Outcome::Ok {
+            loaded.metrics.ok.increment(1);
+        } else {
+            metrics::counter!("magflock_invocations_total", "project" => loaded.project.clone(),
+                "extension" => loaded.name().to_owned(), "outcome" => outcome.as_str())
+            .increment(1);
+        }
+        loaded.metrics.fuel.increment(Meter::get(&meter.fuel_used));
         self.usage.record(UsageEvent {
             request_id: request_id.to_owned(),
             project: loaded.project.clone(),

@@ -55,6 +55,28 @@ pub struct Loaded {
     pub(crate) lifecycle: Option<bindings::lifecycle::GuestIndices>,
     pub(crate) instance_pre: InstancePre<InvocationState>,
     pub(crate) in_flight: Arc<Semaphore>,
+    /// Metric handles registered once, so the hot path does not build label
+    /// sets on every call.
+    pub(crate) metrics: LoadedMetrics,
+}
+
+pub(crate) struct LoadedMetrics {
+    pub ok: metrics::Counter,
+    pub fuel: metrics::Counter,
+    pub seconds: metrics::Histogram,
+}
+
+impl LoadedMetrics {
+    fn new(project: &str, extension: &str) -> Self {
+        let (p, e) = (project.to_owned(), extension.to_owned());
+        Self {
+            ok: metrics::counter!("magflock_invocations_total", "project" => p.clone(),
+                "extension" => e.clone(), "outcome" => "ok"),
+            fuel: metrics::counter!("magflock_fuel_consumed_total", "project" => p.clone(),
+                "extension" => e.clone()),
+            seconds: metrics::histogram!("magflock_invocation_seconds", "project" => p, "extension" => e),
+        }
+    }
 }
 
 impl Loaded {
@@ -201,6 +223,7 @@ impl Runtime {
         let grants = Arc::new(capabilities::grants(&self.store, project, &manifest, granted));
         let limits = Limits::from_manifest(&manifest);
         Ok(Arc::new(Loaded {
+            metrics: LoadedMetrics::new(project, manifest.name().as_str()),
             project: project.to_owned(),
             in_flight: Arc::new(Semaphore::new(limits.concurrency as usize)),
             manifest,
