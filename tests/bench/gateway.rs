@@ -158,7 +158,10 @@ impl Drop for Server {
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     counts: Counts,
+    /// The server process's CPU time during the round.
     cpu: Duration,
+    /// This process's (the load generator's) CPU time during the round.
+    client_cpu: Duration,
 }
 
 impl Sample {
@@ -170,6 +173,9 @@ impl Sample {
     }
     fn cores(&self) -> f64 {
         self.cpu.as_secs_f64() / self.counts.elapsed.as_secs_f64()
+    }
+    fn client_cores(&self) -> f64 {
+        self.client_cpu.as_secs_f64() / self.counts.elapsed.as_secs_f64()
     }
 }
 
@@ -201,18 +207,20 @@ fn load_phase(s: &Settings) -> anyhow::Result<LoadResults> {
         for i in 0..servers.len() {
             let idx = (i + round) % servers.len();
             let srv = &servers[idx];
-            let before = srv.cpu_ticks();
+            let me = std::process::id();
+            let (before, client_before) = (srv.cpu_ticks(), load::cpu_ticks(me)?);
             let counts = rt.block_on(load::run(&srv.target, s.connections, s.seconds));
-            let after = srv.cpu_ticks();
-            let cpu = Duration::from_secs_f64((after - before) as f64 / hz as f64);
-            let sample = Sample { counts, cpu };
+            let (after, client_after) = (srv.cpu_ticks(), load::cpu_ticks(me)?);
+            let ticks = |n: u64| Duration::from_secs_f64(n as f64 / hz as f64);
+            let sample = Sample { counts, cpu: ticks(after - before), client_cpu: ticks(client_after - client_before) };
             println!(
-                "round {} {:<8} {:>9.0} req/s {:>8.1} µs CPU/req {:>5.2} cores {:>6} errors",
+                "round {} {:<8} {:>9.0} req/s {:>8.1} µs CPU/req  server {:>4.2} cores  load generator {:>4.2} cores {:>6} errors",
                 round + 1,
                 srv.kind,
                 sample.rps(),
                 sample.cpu_per_request_us(),
                 sample.cores(),
+                sample.client_cores(),
                 counts.errors
             );
             samples[idx].push(sample);
@@ -300,9 +308,9 @@ fn report(machine: &str, s: &Settings, load: Option<&LoadResults>, inst: Option<
             s.connections
         );
         println!(
-            "| server  | req/s (median) | req/s (min–max) | server CPU µs/req (median) | server cores busy | errors |"
+            "| server | req/s (median) | req/s (min–max) | server CPU µs/req (median) | server cores busy | load generator cores busy | errors |"
         );
-        println!("| ---     | ---: | ---: | ---: | ---: | ---: |");
+        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         let mut rps = Vec::new();
         let mut cpu = Vec::new();
         for (kind, samples) in KINDS.iter().zip(&l.samples) {
@@ -312,8 +320,9 @@ fn report(machine: &str, s: &Settings, load: Option<&LoadResults>, inst: Option<
             let m = median(r);
             let c = median(samples.iter().map(Sample::cpu_per_request_us).collect());
             let cores = median(samples.iter().map(Sample::cores).collect());
+            let client = median(samples.iter().map(Sample::client_cores).collect());
             let errors: u64 = samples.iter().map(|x| x.counts.errors).sum();
-            println!("| {kind:<7} | {m:.0} | {min:.0}–{max:.0} | {c:.1} | {cores:.2} | {errors} |");
+            println!("| {kind} | {m:.0} | {min:.0}–{max:.0} | {c:.1} | {cores:.2} | {client:.2} | {errors} |");
             rps.push(m);
             cpu.push(c);
         }
