@@ -86,10 +86,15 @@ pub fn build_engine(limits: &EngineLimits) -> wasmtime::Result<Engine> {
     pool.max_tables_per_component(16);
     pool.total_stacks(slots);
     pool.max_memory_size(usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX));
-    // Keep a few warm slots' pages resident: cheaper re-instantiation for the
-    // busiest extensions without holding memory for idle ones.
-    pool.linear_memory_keep_resident(64 * 1024);
-    pool.table_keep_resident(16 * 1024);
+    // Resetting a slot's memory for its next instance is a large part of
+    // every call (docs/BENCHMARKS.md). With PAGEMAP_SCAN (Linux 6.7+; `Auto`
+    // turns it off elsewhere) only the pages a call dirtied are reset, so
+    // keeping up to 1 MiB resident per slot is cheap and avoids both the
+    // `madvise` decommit (with its TLB shootdowns) and the page faults of
+    // the next call.
+    pool.pagemap_scan(wasmtime::Enabled::Auto);
+    pool.linear_memory_keep_resident(1024 * 1024);
+    pool.table_keep_resident(64 * 1024);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     // No threads or shared memory for guests: the `threads` feature of
     // wasmtime is not compiled in at all.
