@@ -23,7 +23,8 @@ pub struct Target {
 impl Target {
     /// `url` is `http://host:port`.
     pub fn new(url: &str, path: &str, bearer: Option<&str>, expect: &'static [u8]) -> anyhow::Result<Self> {
-        let hostport = url.strip_prefix("http://").ok_or_else(|| anyhow::anyhow!("not an http URL: {url}"))?;
+        let hostport =
+            url.strip_prefix("http://").ok_or_else(|| anyhow::anyhow!("not an http URL: {url}"))?;
         Ok(Self {
             addr: hostport.parse()?,
             path: path.to_owned(),
@@ -50,7 +51,8 @@ pub async fn run(target: &Target, connections: usize, duration: Duration) -> Cou
     let target = Arc::new(target.clone());
     let started = Instant::now();
     let deadline = started + duration;
-    let tasks: Vec<_> = (0..connections).map(|_| tokio::spawn(connection(target.clone(), deadline))).collect();
+    let tasks: Vec<_> =
+        (0..connections).map(|_| tokio::spawn(connection(target.clone(), deadline))).collect();
     let mut counts = Counts::default();
     for t in tasks {
         match t.await {
@@ -88,7 +90,8 @@ async fn connection(target: Arc<Target>, deadline: Instant) -> (u64, u64) {
                 errors += 1;
                 break;
             }
-            let mut req = hyper::Request::get(target.path.as_str()).header(hyper::header::HOST, host.as_str());
+            let mut req =
+                hyper::Request::get(target.path.as_str()).header(hyper::header::HOST, host.as_str());
             if let Some(a) = &target.authorization {
                 req = req.header(hyper::header::AUTHORIZATION, a.as_str());
             }

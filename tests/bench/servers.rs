@@ -137,7 +137,8 @@ async fn serve_raw() -> anyhow::Result<()> {
                 let pre = pre.clone();
                 async move { Ok::<_, Infallible>(raw_handle(&pre, req).await) }
             });
-            let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(client), service).await;
+            let _ =
+                http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(client), service).await;
         });
     }
 }

@@ -236,6 +236,22 @@ impl Runtime {
         Ok(())
     }
 
+    /// [`Runtime::instantiate`] split into its three phases, each timed:
+    /// store set-up (WASI contexts, fuel, deadline, limiter), instantiation
+    /// from the pre-linked `InstancePre`, and teardown (dropping the store,
+    /// which returns and resets the pool slot). For the benchmark harness.
+    pub async fn instantiate_phases(&self, loaded: &Arc<Loaded>) -> wasmtime::Result<[Duration; 3]> {
+        let t0 = Instant::now();
+        let meter = Arc::new(Meter::default());
+        let mut store = new_store(self, loaded, &meter)?;
+        let t1 = Instant::now();
+        loaded.proxy.instantiate_async(&mut store).await?;
+        let t2 = Instant::now();
+        drop(store);
+        let t3 = Instant::now();
+        Ok([t1 - t0, t2 - t1, t3 - t2])
+    }
+
     /// Runs one lifecycle hook in a fresh instance under the installation's
     /// limits. `Ok(None)` when the component does not export lifecycle hooks.
     pub async fn run_hook(&self, loaded: &Arc<Loaded>, hook: Hook) -> Result<Option<()>, HookError> {
