@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use magflock_registry::{Capability, Manifest, Package, TrustStore};
+use magflock_registry::{Capability, Package, TrustStore};
 use magflock_store::{Installation, InstallationState, NewInstallation, NewValidation};
 
 use crate::config::HOST_API_VERSION;
@@ -443,9 +443,4 @@ async fn load_package(state: &AppState, package_id: &str) -> std::io::Result<Vec
 
 pub fn to_json(inst: &Installation) -> serde_json::Value {
     serde_json::to_value(inst).unwrap_or(serde_json::Value::Null)
-}
-
-#[allow(dead_code)]
-fn manifest_of(inst: &Installation) -> Option<Manifest> {
-    Manifest::from_toml_str(&inst.manifest).ok()
 }
