@@ -52,7 +52,9 @@ pub fn build_guest_runtime(workers: usize) -> std::io::Result<tokio::runtime::Ru
         .worker_threads(workers.max(1))
         .thread_name("magflock-guest")
         .global_queue_interval(1)
-        .enable_time()
+        // Host calls made by guests (the key-value store's database
+        // connections, which the pool may open from here) need I/O and time.
+        .enable_all()
         .build()
 }
 
