@@ -148,8 +148,8 @@ async fn verify_and_link(
     state: &AppState,
     rec: &Recorder<'_>,
     pkg: &Package,
-    granted: Option<BTreeSet<Capability>>,
-) -> Result<(Arc<Loaded>, BTreeSet<Capability>), InstallError> {
+    granted: BTreeSet<Capability>,
+) -> Result<Arc<Loaded>, InstallError> {
     let m = pkg.manifest();
     let (name, version) = (m.name().as_str().to_owned(), m.version().to_string());
     let host_ok = if m.host().matches(&HOST_API_VERSION) {
@@ -176,11 +176,9 @@ async fn verify_and_link(
     let component =
         rec.step("compile", state.runtime.compile(pkg.component().to_vec()).await.map_err(load)).await?;
     let declared = m.capabilities();
-    let used = rec.step("imports", state.runtime.check_imports(&component, &declared).map_err(load)).await?;
-    let granted = granted.unwrap_or_else(|| declared.clone());
+    rec.step("imports", state.runtime.check_imports(&component, &declared).map_err(load)).await?;
     let loaded = state.runtime.link(rec.project, Arc::new(m.clone()), &component, granted).map_err(load);
-    let loaded = rec.step("link", loaded).await?;
-    Ok((loaded, used))
+    rec.step("link", loaded).await
 }
 
 /// Installs an uploaded package into `project`. `approve` lists the
@@ -212,7 +210,7 @@ pub async fn install_package(
     let missing: BTreeSet<_> = requested.difference(&approved).cloned().collect();
     // Verify and link with the requested capabilities first: a package that
     // would not load is refused now, not after the owner approved it.
-    let (loaded, _used) = verify_and_link(state, &rec, &pkg, Some(requested.clone())).await?;
+    let loaded = verify_and_link(state, &rec, &pkg, requested.clone()).await?;
 
     let package_id = pkg.package_id();
     store_package(state, &package_id, bytes).await?;
@@ -350,7 +348,7 @@ pub async fn approve(
     };
     let bytes = load_package(state, &inst.package_id).await?;
     let pkg = rec.step("package", Package::from_bytes(&bytes)).await?;
-    let (loaded, _) = verify_and_link(state, &rec, &pkg, Some(approved)).await?;
+    let loaded = verify_and_link(state, &rec, &pkg, approved).await?;
     let inst = activate(state, &rec, inst, loaded).await?;
     Ok(Some(InstallReport { installation: to_json(&inst), capabilities_to_approve: vec![] }))
 }
@@ -402,7 +400,7 @@ pub async fn reload_active(state: &AppState) -> Result<usize, InstallError> {
             let bytes = load_package(state, &inst.package_id).await?;
             let pkg = Package::from_bytes(&bytes)?;
             let granted = parse_caps(&inst.approved_capabilities)?;
-            let (loaded, _) = verify_and_link(state, &rec, &pkg, Some(granted)).await?;
+            let loaded = verify_and_link(state, &rec, &pkg, granted).await?;
             if let Err(e) = state.runtime.run_hook(&loaded, Hook::OnStart).await {
                 tracing::warn!(extension = %inst.extension, error = %e, "on-start failed; serving anyway");
             }

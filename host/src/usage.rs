@@ -165,10 +165,10 @@ async fn writer(
         if dropped > 0 && dropped % 10_000 == 1 {
             tracing::error!(dropped, "usage records dropped: control-plane store unreachable for too long");
         }
-        if usage.is_empty() && violations.is_empty() || !waiters.is_empty() {
-            for w in waiters.drain(..) {
-                let _ = w.send(());
-            }
+        // A flush waiter is answered once the drain it triggered is done,
+        // whether the store took everything or the rest is kept for retry.
+        for w in waiters.drain(..) {
+            let _ = w.send(());
         }
         if closed {
             drain(&store, &mut usage, &mut violations, &pending, false).await;

@@ -37,14 +37,6 @@ pub async fn root(
     serve(state, project, extension, String::new(), req).await
 }
 
-pub async fn nested_root(
-    State(state): State<Arc<AppState>>,
-    Path((project, extension)): Path<(String, String)>,
-    req: Request,
-) -> Response {
-    serve(state, project, extension, String::new(), req).await
-}
-
 pub async fn nested(
     State(state): State<Arc<AppState>>,
     Path((project, extension, rest)): Path<(String, String, String)>,
@@ -126,10 +118,8 @@ async fn handle(
     match inv.response {
         Some(resp) => {
             let (parts, body) = resp.into_parts();
-            let mut resp = Response::from_parts(parts, Body::from(body));
-            if let Ok(v) = HeaderValue::from_str(&inv.request_id) {
-                resp.headers_mut().insert("x-request-id", v);
-            }
+            // `x-request-id` is added by the request-id layer (see `super::app`).
+            let resp = Response::from_parts(parts, Body::from(body));
             Ok(resp)
         }
         None => {

@@ -60,7 +60,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             }),
         )
         .route("/x/{project}/{extension}", any(gateway::root))
-        .route("/x/{project}/{extension}/", any(gateway::nested_root))
+        .route("/x/{project}/{extension}/", any(gateway::root))
         .route("/x/{project}/{extension}/{*rest}", any(gateway::nested))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

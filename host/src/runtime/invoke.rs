@@ -270,7 +270,7 @@ impl Runtime {
                 return Ok(Ok(()));
             };
             let r = async {
-                let instance = task_loaded.instance_pre.instantiate_async(&mut store).await?;
+                let instance = task_loaded.proxy.instance_pre().instantiate_async(&mut store).await?;
                 let guest = indices.load(&mut store, &instance)?;
                 match hook {
                     Hook::OnInstall => guest.call_on_install(&mut store).await,

@@ -20,7 +20,7 @@ use std::time::Duration;
 use magflock_registry::{Capability, Manifest};
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
-use wasmtime::component::{Component, InstancePre};
+use wasmtime::component::Component;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::capabilities::{self, Grants};
@@ -53,7 +53,6 @@ pub struct Loaded {
     pub grants: Arc<Grants>,
     pub(crate) proxy: ProxyPre<InvocationState>,
     pub(crate) lifecycle: Option<bindings::lifecycle::GuestIndices>,
-    pub(crate) instance_pre: InstancePre<InvocationState>,
     pub(crate) in_flight: Arc<Semaphore>,
     /// Metric handles registered once, so the hot path does not build label
     /// sets on every call.
@@ -231,7 +230,6 @@ impl Runtime {
             grants,
             proxy,
             lifecycle,
-            instance_pre,
         }))
     }
 
