@@ -28,6 +28,18 @@ pub struct HostConfig {
     /// Largest request body handed to an extension, in bytes.
     pub max_request_bytes: usize,
     pub engine: EngineLimits,
+    /// The registry extensions are installed from by name, if any.
+    pub registry: Option<RegistryLink>,
+}
+
+/// Where the host's registry is and how the host identifies itself to it.
+#[derive(Debug, Clone)]
+pub struct RegistryLink {
+    /// `http://host:port` of the registry service.
+    pub url: String,
+    /// The host token the registry issued to this host (installation
+    /// reports and ratings); without it, installs work and reports are skipped.
+    pub host_token: Option<String>,
 }
 
 impl HostConfig {
@@ -42,6 +54,7 @@ impl HostConfig {
             max_upload_bytes: 80 * 1024 * 1024,
             max_request_bytes: 16 * 1024 * 1024,
             engine: EngineLimits::default(),
+            registry: None,
         }
     }
 

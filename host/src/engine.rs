@@ -58,8 +58,8 @@ pub fn build_guest_runtime(workers: usize) -> std::io::Result<tokio::runtime::Ru
         .build()
 }
 
-/// Builds the host's engine.
-pub fn build_engine(limits: &EngineLimits) -> wasmtime::Result<Engine> {
+/// Settings every engine of the host shares, whatever allocates its instances.
+fn base_config(limits: &EngineLimits) -> Config {
     let mut config = Config::new();
     // Fuel gives every invocation a deterministic instruction budget: the same
     // counted loop traps at the same point on every run and every machine.
@@ -72,6 +72,23 @@ pub fn build_engine(limits: &EngineLimits) -> wasmtime::Result<Engine> {
     // host calls.
     config.max_wasm_stack(limits.max_wasm_stack);
     config.async_stack_size(limits.max_wasm_stack + 1024 * 1024);
+    // No threads or shared memory for guests: the `threads` feature of
+    // wasmtime is not compiled in at all.
+    config
+}
+
+/// Builds the engine that checks untrusted components for the registry
+/// (`component_check.rs`): the same settings as the serving engine, so a
+/// component accepted there is accepted here, but instances are allocated on
+/// demand. The check never instantiates, and a pool's up-front address-space
+/// reservation would not fit under the check worker's memory cap.
+pub fn build_check_engine(limits: &EngineLimits) -> wasmtime::Result<Engine> {
+    Engine::new(&base_config(limits))
+}
+
+/// Builds the host's engine.
+pub fn build_engine(limits: &EngineLimits) -> wasmtime::Result<Engine> {
+    let mut config = base_config(limits);
     // Fresh instance per invocation makes instantiation the hot path; the
     // pooling allocator keeps it to microseconds by reusing pre-reserved
     // slots (and copy-on-write memory images) instead of mmap per call.
@@ -98,8 +115,6 @@ pub fn build_engine(limits: &EngineLimits) -> wasmtime::Result<Engine> {
     pool.linear_memory_keep_resident(1024 * 1024);
     pool.table_keep_resident(64 * 1024);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    // No threads or shared memory for guests: the `threads` feature of
-    // wasmtime is not compiled in at all.
     Engine::new(&config)
 }
 

@@ -10,9 +10,11 @@
 pub mod api;
 pub mod capabilities;
 pub mod cli;
+pub mod component_check;
 pub mod config;
 pub mod engine;
 pub mod install;
+pub mod registry_client;
 pub mod runtime;
 pub mod server;
 pub mod state;

@@ -22,6 +22,7 @@ async fn main() -> miette::Result<()> {
         Command::Pack(args) => cli::package::pack(args),
         Command::Sign(args) => cli::package::sign(args),
         Command::Verify(args) => cli::package::verify(args),
+        Command::Registry(cmd) => cli::registry::run(cmd).await,
         Command::Openapi => {
             let doc = magflock_host::api::openapi();
             println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| miette::miette!("{e}"))?);

@@ -13,6 +13,8 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     pub keys: KeyCache,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The registry, when the host is configured with one.
+    pub registry: Option<crate::registry_client::RegistryClient>,
 }
 
 impl AppState {
@@ -36,7 +38,15 @@ impl AppState {
             .context("opening the compiled-artifact cache")??;
         let runtime =
             Arc::new(Runtime::new(&config.engine, store.clone(), usage)?.with_artifact_cache(cache));
+        let registry = match &config.registry {
+            Some(link) => Some(
+                crate::registry_client::RegistryClient::new(&link.url, link.host_token.clone())
+                    .context("registry client")?,
+            ),
+            None => None,
+        };
         let state = Arc::new(Self {
+            registry,
             config,
             store,
             runtime,
@@ -46,5 +56,21 @@ impl AppState {
         let n = crate::install::reload_active(&state).await.context("loading installations")?;
         tracing::info!(installations = n, "installations loaded");
         Ok(state)
+    }
+}
+
+impl AppState {
+    /// Tells the registry, in the background and best effort, that a
+    /// project's installation of an extension started or stopped serving.
+    /// A registry that is down costs a log line, never an install.
+    pub fn report_installation(&self, project: &str, extension: &str, version: &str, active: bool) {
+        let Some(client) = self.registry.clone() else { return };
+        let (project, extension, version) = (project.to_owned(), extension.to_owned(), version.to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = client.report_installation(&project, &extension, &version, active).await {
+                tracing::warn!(%project, %extension, code = e.code(), error = %e,
+                    "installation not reported to the registry");
+            }
+        });
     }
 }

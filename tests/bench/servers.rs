@@ -85,9 +85,14 @@ pub async fn start_host() -> anyhow::Result<(Arc<AppState>, String, tempfile::Te
     state.store.create_project(PROJECT).await?;
     let (_key, secret) = state.store.create_api_key(PROJECT, Some("bench")).await?;
     let package = publisher.guest_package(EXTENSION, |m| m);
-    let report = magflock_host::install::install_package(&state, PROJECT, &package, &[], "bench")
-        .await
-        .map_err(|e| anyhow::anyhow!("installing {EXTENSION}: {e}"))?;
+    let report = magflock_host::install::install_package(
+        &state,
+        PROJECT,
+        &package,
+        magflock_host::install::InstallOptions::new(&[], "bench"),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("installing {EXTENSION}: {e}"))?;
     anyhow::ensure!(
         report.capabilities_to_approve.is_empty() && state.runtime.get(PROJECT, EXTENSION).is_some(),
         "{EXTENSION} was installed but is not active"

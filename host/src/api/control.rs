@@ -36,6 +36,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(install_extension, list_extensions))
         .routes(routes!(get_extension, uninstall_extension))
         .routes(routes!(approve_extension))
+        .routes(routes!(rate_extension))
         .routes(routes!(list_validations))
         .routes(routes!(list_usage))
         .routes(routes!(usage_summary))
@@ -226,15 +227,44 @@ async fn revoke_trusted_key(
 pub struct InstallQuery {
     /// Capabilities approved with this request, comma-separated (`kv,logging`).
     pub approve: Option<String>,
+    /// Replace the installed version with a lower one (refused otherwise).
+    pub allow_downgrade: Option<bool>,
 }
 
-/// Install an extension from an uploaded signed package (`application/octet-stream`).
+/// Install by name from the registry (`application/json`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallFromRegistry {
+    /// Extension name in the registry.
+    pub name: String,
+    /// Semver range (`^1`, `~1.2`, `=1.0.3`); the highest available match is
+    /// installed. Default: any version.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Capabilities approved with this request.
+    #[serde(default)]
+    pub approve: Vec<String>,
+    /// Replace the installed version with a lower one (refused otherwise).
+    #[serde(default)]
+    pub allow_downgrade: bool,
+}
+
+/// Install an extension, or upgrade the installed one: from an uploaded
+/// signed package (`application/octet-stream`), or by name and version range
+/// from the registry (`application/json`, see `InstallFromRegistry`).
 ///
-/// 201 when it is active; 202 when capabilities still need approval.
+/// 201 when it is active; 202 when capabilities still need approval (an
+/// upgrade waiting for approval leaves the installed version serving).
+/// A lower version than the installed one is refused (409
+/// `downgrade_refused`) unless `allow_downgrade` is set.
 #[utoipa::path(post, path = "/v1/projects/{project}/extensions", tag = "extensions", params(InstallQuery),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    request_body(content(
+        (Vec<u8> = "application/octet-stream"),
+        (InstallFromRegistry = "application/json"),
+    )),
     responses((status = 201, body = install::InstallReport), (status = 202, body = install::InstallReport),
-        (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
+        (status = 422, body = Problem), (status = 502, body = Problem)))]
 async fn install_extension(
     State(state): S,
     headers: HeaderMap,
@@ -255,19 +285,90 @@ async fn install_extension(
         }
     })?;
     project_exists(&state, &project).await?;
-    let approve: Vec<String> = q
-        .approve
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let report = install::install_package(&state, &project, &body, &approve, ADMIN).await?;
+    let is_json =
+        headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    let report = if is_json {
+        let req: InstallFromRegistry = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
+        if q.approve.is_some() || q.allow_downgrade.is_some() {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "with a JSON body, `approve` and `allow_downgrade` go in the body",
+            ));
+        }
+        let range = req.version.as_deref().unwrap_or("*");
+        let range: semver::VersionReq = range.parse().map_err(|e| {
+            ApiError::bad_request("invalid_version_range", format!("version range `{range}`: {e}"))
+        })?;
+        let options = install::InstallOptions {
+            allow_downgrade: req.allow_downgrade,
+            ..install::InstallOptions::new(&req.approve, ADMIN)
+        };
+        install::install_from_registry(&state, &project, &req.name, &range, options).await?
+    } else {
+        let approve: Vec<String> = q
+            .approve
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let options = install::InstallOptions {
+            allow_downgrade: q.allow_downgrade.unwrap_or(false),
+            ..install::InstallOptions::new(&approve, ADMIN)
+        };
+        install::install_package(&state, &project, &body, options).await?
+    };
     let status =
         if report.capabilities_to_approve.is_empty() { StatusCode::CREATED } else { StatusCode::ACCEPTED };
     Ok((status, Json(report)).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// 1 to 5.
+    pub stars: u8,
+    /// A short review, shown in the marketplace.
+    #[serde(default)]
+    pub review: Option<String>,
+}
+
+/// Rate an extension the project has installed, in the registry's
+/// marketplace. One rating per project and extension: a new one replaces it.
+#[utoipa::path(put, path = "/v1/projects/{project}/extensions/{name}/rating", tag = "extensions",
+    request_body = Rate,
+    responses((status = 200, description = "the rating as the registry recorded it"),
+        (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 502, body = Problem)))]
+async fn rate_extension(
+    State(state): S,
+    headers: HeaderMap,
+    Path((project, name)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Rate>,
+) -> ApiResult<Response> {
+    require_admin(&state, &headers)?;
+    project_exists(&state, &project).await?;
+    if !(1..=5).contains(&body.stars) {
+        return Err(ApiError::bad_request("invalid_rating", "stars must be between 1 and 5"));
+    }
+    let serving = state.store.get_installation(&project, &name).await?;
+    let Some(inst) = serving.filter(|i| i.state == magflock_store::InstallationState::Active) else {
+        return Err(ApiError::not_found(format!(
+            "extension `{name}` is not installed and active in project `{project}`; only projects running \
+             an extension can rate it"
+        )));
+    };
+    let client = state.registry.as_ref().ok_or(crate::registry_client::RegistryClientError::NotConfigured)?;
+    // Reported again first (idempotent): a report the registry missed
+    // while it was down must not stop the project from rating.
+    client.report_installation(&project, &name, &inst.version, true).await?;
+    let answer = client.rate(&project, &name, body.stars, body.review.as_deref()).await?;
+    Ok(Json(answer).into_response())
 }
 
 /// List a project's installations.

@@ -3,6 +3,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -22,15 +24,15 @@ pub struct Problem {
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     pub detail: String,
     pub request_id: Option<String>,
     pub retry_after: Option<u32>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), request_id: None, retry_after: None }
+    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Self {
+        Self { status, code: code.into(), detail: detail.into(), request_id: None, retry_after: None }
     }
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", what)
@@ -57,7 +59,7 @@ impl IntoResponse for ApiError {
             title,
             status: self.status.as_u16(),
             detail: self.detail,
-            code: self.code.to_owned(),
+            code: self.code.into_owned(),
             request_id: self.request_id,
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
@@ -94,10 +96,43 @@ impl From<crate::install::InstallError> for ApiError {
         match e {
             E::Store(s) => s.into(),
             E::Io(io) => ApiError::internal(&io),
-            E::AlreadyInstalled { .. } => Self::new(StatusCode::CONFLICT, "already_installed", e.to_string()),
+            E::InvalidName(_) => Self::bad_request(e.code(), e.to_string()),
+            E::Registry(r) => r.into(),
+            E::AlreadyInstalled { .. } | E::Downgrade { .. } | E::PendingExists { .. } => {
+                Self::new(StatusCode::CONFLICT, e.code(), e.to_string())
+            }
             other => Self::new(StatusCode::UNPROCESSABLE_ENTITY, other.code(), other.to_string()),
         }
     }
+}
+
+impl From<crate::registry_client::RegistryClientError> for ApiError {
+    fn from(e: crate::registry_client::RegistryClientError) -> Self {
+        use crate::registry_client::RegistryClientError as E;
+        let status = match &e {
+            E::NotConfigured => StatusCode::CONFLICT,
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::NoMatchingVersion(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::Refused { status: 403, .. } => StatusCode::FORBIDDEN,
+            E::Refused { status: 400, .. } => StatusCode::BAD_REQUEST,
+            E::Unavailable { .. } | E::Refused { .. } | E::DigestMismatch { .. } | E::BadAnswer(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+            E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        };
+        // A refusal keeps the registry's own code (`not_installed`,
+        // `invalid_rating`, ...): it is what the caller can act on.
+        let code = match &e {
+            E::Refused { code, status: 400 | 403 | 404 | 409 | 422, .. } if is_code(code) => code.clone(),
+            _ => e.code().to_owned(),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}
+
+/// A plausible stable code: what a registry answer may pass through.
+fn is_code(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
 /// `Json<T>` whose rejections (bad JSON, unknown fields, wrong content

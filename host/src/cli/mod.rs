@@ -2,6 +2,7 @@
 //! admins), like `cargo` or `spin`.
 
 pub mod package;
+pub mod registry;
 pub mod up;
 
 use std::net::SocketAddr;
@@ -45,6 +46,9 @@ pub enum Command {
     Sign(package::SignArgs),
     /// Verify a package's signature against trusted public keys.
     Verify(package::VerifyArgs),
+    /// The extension registry (marketplace).
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
     /// Print the control API's OpenAPI document.
     Openapi,
 }

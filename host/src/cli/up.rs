@@ -140,7 +140,13 @@ pub async fn run(args: UpArgs) -> Result<()> {
             crate::install::uninstall(&state, DEMO_PROJECT, name, "up").await.map_err(|e| miette!("{e}"))?;
         }
         let pb = spinner(format!("installing {name} (verifying, compiling, linking)"));
-        let r = crate::install::install_package(&state, DEMO_PROJECT, &pkg.to_bytes(), &caps, "up").await;
+        let r = crate::install::install_package(
+            &state,
+            DEMO_PROJECT,
+            &pkg.to_bytes(),
+            crate::install::InstallOptions::new(&caps, "up"),
+        )
+        .await;
         pb.finish_and_clear();
         r.map_err(|e| miette!("installing {name} [{}]: {e}", e.code()))?;
         println!("installed {name}@{}", pkg.manifest().version());

@@ -93,7 +93,12 @@ impl Store {
         .map_err(|e| {
             insert_error(
                 e,
-                || format!("extension {} is already installed in project {}", new.extension, new.project_id),
+                || {
+                    format!(
+                        "extension {} already has a version waiting for approval in project {}",
+                        new.extension, new.project_id
+                    )
+                },
                 || format!("project {}", new.project_id),
             )
         })?;
@@ -114,7 +119,8 @@ impl Store {
         })
     }
 
-    /// The project's installation of `extension` that is not removed.
+    /// The project's installation of `extension` that is not removed: the
+    /// serving one when there is one, else the one pending approval.
     pub async fn get_installation(
         &self,
         project: &str,
@@ -122,7 +128,8 @@ impl Store {
     ) -> Result<Option<Installation>, StoreError> {
         let sql = format!(
             "SELECT {INSTALLATION_COLUMNS} FROM installations \
-             WHERE project_id = $1 AND extension = $2 AND state <> 'removed'"
+             WHERE project_id = $1 AND extension = $2 AND state <> 'removed' \
+             ORDER BY CASE WHEN state = 'pending_approval' THEN 1 ELSE 0 END LIMIT 1"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(project)
@@ -130,6 +137,71 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(installation_from_row).transpose()
+    }
+
+    /// The project's installation of `extension` waiting for approval, if
+    /// any: a first install, or a new version beside a serving one.
+    pub async fn get_pending_installation(
+        &self,
+        project: &str,
+        extension: &str,
+    ) -> Result<Option<Installation>, StoreError> {
+        let sql = format!(
+            "SELECT {INSTALLATION_COLUMNS} FROM installations \
+             WHERE project_id = $1 AND extension = $2 AND state = 'pending_approval'"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(project)
+            .bind(extension)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(installation_from_row).transpose()
+    }
+
+    /// Makes installation `id` the serving one with `approved` capabilities,
+    /// removing `replaces` (the version it upgrades) in the same
+    /// transaction: the project never has zero or two serving versions.
+    /// `false` (and nothing changed) if `id` is removed or `replaces` is no
+    /// longer live.
+    pub async fn promote_installation(
+        &self,
+        id: &str,
+        replaces: Option<&str>,
+        approved: &[String],
+    ) -> Result<bool, StoreError> {
+        let approved = capabilities_to_json(approved)?;
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        if let Some(old) = replaces {
+            let done = sqlx::query(
+                "UPDATE installations SET state = 'removed', updated_at = $2 \
+                 WHERE id = $1 AND state <> 'removed'",
+            )
+            .bind(old)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+        }
+        let done = sqlx::query(
+            "UPDATE installations SET state = 'active', approved_capabilities = $2, updated_at = $3 \
+             WHERE id = $1 AND state <> 'removed'",
+        )
+        .bind(id)
+        .bind(approved)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            insert_error(e, || format!("installation {id} cannot serve beside another"), || id.to_owned())
+        })?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Any installation, removed ones included.

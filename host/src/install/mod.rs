@@ -10,6 +10,10 @@ use std::sync::Arc;
 use magflock_registry::{Capability, Package, TrustStore};
 use magflock_store::{Installation, InstallationState, NewInstallation, NewValidation};
 
+mod from_registry;
+
+pub use from_registry::install_from_registry;
+
 use crate::config::HOST_API_VERSION;
 use crate::runtime::Loaded;
 use crate::runtime::invoke::{Hook, HookError};
@@ -36,10 +40,18 @@ pub enum InstallError {
         #[source]
         source: crate::runtime::LoadError,
     },
-    #[error(
-        "extension {name} is already installed in project {project} (version {version}); uninstall it first"
-    )]
+    #[error("extension {name} {version} is already installed in project {project}")]
     AlreadyInstalled { name: String, project: String, version: String },
+    #[error(
+        "extension {name} {installed} is installed in project {project}; {requested} is older. \
+         A downgrade must be asked for explicitly (allow_downgrade)"
+    )]
+    Downgrade { name: String, project: String, installed: String, requested: String },
+    #[error(
+        "extension {name} {version} is waiting for approval in project {project}; approve it or \
+         uninstall it before installing another version"
+    )]
+    PendingExists { name: String, project: String, version: String },
     #[error("extension {name}@{version}: on-install failed: {source}")]
     Hook {
         name: String,
@@ -53,6 +65,10 @@ pub enum InstallError {
     NotRequested { name: String, capability: String },
     #[error("unknown capability `{0}`")]
     UnknownCapability(String),
+    #[error("extension {0}")]
+    InvalidName(String),
+    #[error("{0}")]
+    Registry(#[from] crate::registry_client::RegistryClientError),
     #[error("storage: {0}")]
     Store(#[from] magflock_store::StoreError),
     #[error("package storage: {0}")]
@@ -67,9 +83,13 @@ impl InstallError {
             InstallError::Signature { source, .. } => source.code(),
             InstallError::Load { source, .. } => source.code(),
             InstallError::AlreadyInstalled { .. } => "already_installed",
+            InstallError::Downgrade { .. } => "downgrade_refused",
+            InstallError::PendingExists { .. } => "install_pending",
             InstallError::Hook { .. } => "install_hook_failed",
             InstallError::NotRequested { .. } => "capability_not_requested",
             InstallError::UnknownCapability(_) => "unknown_capability",
+            InstallError::InvalidName(_) => "invalid_name",
+            InstallError::Registry(e) => e.code(),
             InstallError::Store(e) => e.code(),
             InstallError::Io(_) => "storage_unavailable",
         }
@@ -95,16 +115,16 @@ pub fn parse_caps(list: &[String]) -> Result<BTreeSet<Capability>, InstallError>
         .collect()
 }
 
-struct Recorder<'a> {
-    state: &'a AppState,
-    project: &'a str,
-    extension: String,
-    version: String,
-    installation: Option<String>,
+pub(crate) struct Recorder<'a> {
+    pub(crate) state: &'a AppState,
+    pub(crate) project: &'a str,
+    pub(crate) extension: String,
+    pub(crate) version: String,
+    pub(crate) installation: Option<String>,
 }
 
 impl Recorder<'_> {
-    async fn step<T, E: std::fmt::Display>(&self, step: &str, r: Result<T, E>) -> Result<T, E> {
+    pub(crate) async fn step<T, E: std::fmt::Display>(&self, step: &str, r: Result<T, E>) -> Result<T, E> {
         let (ok, detail) = match &r {
             Ok(_) => (true, "ok".to_owned()),
             Err(e) => (false, e.to_string()),
@@ -181,14 +201,33 @@ async fn verify_and_link(
     rec.step("link", loaded).await
 }
 
-/// Installs an uploaded package into `project`. `approve` lists the
-/// capabilities the owner approves with the request.
+/// How an install request may proceed.
+#[derive(Debug, Clone, Copy)]
+pub struct InstallOptions<'a> {
+    /// Capabilities the owner approves with the request.
+    pub approve: &'a [String],
+    /// Who asks (for the audit log).
+    pub actor: &'a str,
+    /// Replacing the installed version with a lower one is refused unless
+    /// this is set.
+    pub allow_downgrade: bool,
+}
+
+impl<'a> InstallOptions<'a> {
+    pub fn new(approve: &'a [String], actor: &'a str) -> Self {
+        Self { approve, actor, allow_downgrade: false }
+    }
+}
+
+/// Installs a package into `project`, or upgrades the installed version to
+/// it. An upgrade whose new capabilities are not all approved waits for the
+/// owner while the installed version keeps serving; a lower version than
+/// the installed one is refused unless `allow_downgrade`.
 pub async fn install_package(
     state: &AppState,
     project: &str,
     bytes: &[u8],
-    approve: &[String],
-    actor: &str,
+    options: InstallOptions<'_>,
 ) -> Result<InstallReport, InstallError> {
     let mut rec =
         Recorder { state, project, extension: String::new(), version: String::new(), installation: None };
@@ -198,15 +237,24 @@ pub async fn install_package(
         rec.version = pkg.manifest().version().to_string();
     }
     let pkg = rec.step("package", parsed).await?;
-    if let Some(existing) = state.store.get_installation(project, &rec.extension).await? {
-        return Err(InstallError::AlreadyInstalled {
-            name: existing.extension,
+    if let Some(pending) = state.store.get_pending_installation(project, &rec.extension).await? {
+        return Err(InstallError::PendingExists {
+            name: pending.extension,
             project: project.to_owned(),
-            version: existing.version,
+            version: pending.version,
         });
     }
-    let approved = parse_caps(approve)?;
+    let serving = state.store.get_installation(project, &rec.extension).await?;
+    if let Some(old) = &serving {
+        rec.step("version_order", version_order(project, old, pkg.manifest().version(), options)).await?;
+    }
+    let mut approved = parse_caps(options.approve)?;
     let requested = pkg.manifest().capabilities();
+    if let Some(old) = &serving {
+        // An upgrade keeps what the owner approved for the installed version.
+        approved.extend(parse_caps(&old.approved_capabilities)?);
+    }
+    let approved: BTreeSet<_> = requested.intersection(&approved).cloned().collect();
     let missing: BTreeSet<_> = requested.difference(&approved).cloned().collect();
     // Verify and link with the requested capabilities first: a package that
     // would not load is refused now, not after the owner approved it.
@@ -214,9 +262,8 @@ pub async fn install_package(
 
     let package_id = pkg.package_id();
     store_package(state, &package_id, bytes).await?;
-    let ready = missing.is_empty();
-    // The row is created as pending (it reserves the project's slot for this
-    // extension) and becomes active only after its hooks ran.
+    // The row is created as pending (it reserves the project's pending slot
+    // for this extension) and serves only after its hooks ran.
     let new = NewInstallation {
         project_id: project.to_owned(),
         extension: rec.extension.clone(),
@@ -231,10 +278,10 @@ pub async fn install_package(
             .map(|s| s.keyid.clone())
             .unwrap_or_default(),
         requested_capabilities: caps_to_strings(&requested),
-        approved_capabilities: caps_to_strings(&requested.intersection(&approved).cloned().collect()),
+        approved_capabilities: caps_to_strings(&approved),
     };
     let inst = state.store.create_installation(&new).await.map_err(|e| match e {
-        magflock_store::StoreError::Conflict(_) => InstallError::AlreadyInstalled {
+        magflock_store::StoreError::Conflict(_) => InstallError::PendingExists {
             name: new.extension.clone(),
             project: project.to_owned(),
             version: new.version.clone(),
@@ -243,51 +290,110 @@ pub async fn install_package(
     })?;
     let id = inst.id.clone();
     rec.installation = Some(id.clone());
+    let action = match &serving {
+        None => "extension.install",
+        Some(old) if version_of(old) > Some(pkg.manifest().version().clone()) => "extension.downgrade",
+        Some(_) => "extension.upgrade",
+    };
     state
         .store
         .audit(
-            actor,
-            "extension.install",
+            options.actor,
+            action,
             Some(project),
             Some(&format!("{}@{}", new.extension, new.version)),
-            serde_json::json!({"installation": id, "pending": caps_to_strings(&missing)}),
+            serde_json::json!({
+                "installation": id,
+                "replaces": serving.as_ref().map(|o| &o.version),
+                "pending": caps_to_strings(&missing),
+            }),
         )
         .await?;
-    if !ready {
+    if !missing.is_empty() {
         return Ok(InstallReport {
             installation: to_json(&inst),
             capabilities_to_approve: caps_to_strings(&missing),
         });
     }
-    let inst = activate(state, &rec, inst, loaded).await?;
+    let inst = activate(state, &rec, inst, serving, loaded).await?;
     Ok(InstallReport { installation: to_json(&inst), capabilities_to_approve: vec![] })
 }
 
-/// Runs `on-install` then `on-start` and makes the installation serve. On a
-/// hook failure the installation is removed again, so nothing half-installed
-/// remains.
+fn version_of(inst: &Installation) -> Option<semver::Version> {
+    inst.version.parse().ok()
+}
+
+/// Whether `requested` may replace the `installed` version: higher is an
+/// upgrade, equal is already installed, lower only when asked for.
+fn version_order(
+    project: &str,
+    installed: &Installation,
+    requested: &semver::Version,
+    options: InstallOptions<'_>,
+) -> Result<(), InstallError> {
+    let Some(current) = version_of(installed) else { return Ok(()) };
+    match requested.cmp(&current) {
+        std::cmp::Ordering::Greater => Ok(()),
+        std::cmp::Ordering::Less if options.allow_downgrade => Ok(()),
+        std::cmp::Ordering::Equal => Err(InstallError::AlreadyInstalled {
+            name: installed.extension.clone(),
+            project: project.to_owned(),
+            version: installed.version.clone(),
+        }),
+        std::cmp::Ordering::Less => Err(InstallError::Downgrade {
+            name: installed.extension.clone(),
+            project: project.to_owned(),
+            installed: installed.version.clone(),
+            requested: requested.to_string(),
+        }),
+    }
+}
+
+/// Makes a pending installation serve. A first install runs `on-install`
+/// (a failure removes it again, so nothing half-installed remains); an
+/// upgrade replaces the serving version in one transaction and one atomic
+/// swap, and calls already running finish on the old version.
 async fn activate(
     state: &AppState,
     rec: &Recorder<'_>,
     inst: Installation,
+    replaces: Option<Installation>,
     loaded: Arc<Loaded>,
 ) -> Result<Installation, InstallError> {
-    let hook = state.runtime.run_hook(&loaded, Hook::OnInstall).await.map_err(|source| InstallError::Hook {
-        name: inst.extension.clone(),
-        version: inst.version.clone(),
-        source,
-    });
-    if let Err(e) = rec.step("on_install", hook).await {
-        state.store.mark_removed(&inst.id).await?;
-        state.store.kv_clear(&inst.project_id, &inst.extension).await?;
-        return Err(e);
+    if replaces.is_none() {
+        let hook = state.runtime.run_hook(&loaded, Hook::OnInstall).await.map_err(|source| {
+            InstallError::Hook { name: inst.extension.clone(), version: inst.version.clone(), source }
+        });
+        if let Err(e) = rec.step("on_install", hook).await {
+            state.store.mark_removed(&inst.id).await?;
+            state.store.kv_clear(&inst.project_id, &inst.extension).await?;
+            return Err(e);
+        }
     }
     if let Err(e) = state.runtime.run_hook(&loaded, Hook::OnStart).await {
         tracing::warn!(extension = %inst.extension, error = %e, "on-start failed; serving anyway");
     }
     let approved = loaded.grants.granted.iter().map(|c| c.as_str().to_owned()).collect::<Vec<_>>();
-    state.store.set_installation_state(&inst.id, InstallationState::Active, Some(&approved)).await?;
+    let promoted = state
+        .store
+        .promote_installation(&inst.id, replaces.as_ref().map(|o| o.id.as_str()), &approved)
+        .await?;
+    if !promoted {
+        // Uninstalled (or replaced) meanwhile: this version must not serve.
+        state.store.mark_removed(&inst.id).await?;
+        return Err(InstallError::Store(magflock_store::StoreError::Conflict(format!(
+            "extension {} changed in project {} while this version was being activated",
+            inst.extension, inst.project_id
+        ))));
+    }
+    let old = state.runtime.get(&inst.project_id, &inst.extension);
     state.runtime.activate(loaded);
+    state.report_installation(&inst.project_id, &inst.extension, &inst.version, true);
+    if let (Some(old), Some(_)) = (old, &replaces)
+        && let Err(e) = state.runtime.run_hook(&old, Hook::OnStop).await
+    {
+        tracing::warn!(extension = %inst.extension, error = %e, "on-stop of the replaced version failed");
+    }
     let inst = state.store.get_installation_by_id(&inst.id).await?.unwrap_or(inst);
     Ok(inst)
 }
@@ -302,7 +408,14 @@ pub async fn approve(
     approve: &[String],
     actor: &str,
 ) -> Result<Option<InstallReport>, InstallError> {
-    let Some(inst) = state.store.get_installation(project, extension).await? else { return Ok(None) };
+    let pending = state.store.get_pending_installation(project, extension).await?;
+    let serving = state
+        .store
+        .get_installation(project, extension)
+        .await?
+        .filter(|i| pending.is_none() || i.state != InstallationState::PendingApproval);
+    let Some(inst) = pending.or(serving.clone()) else { return Ok(None) };
+    let replaces = serving.filter(|s| s.id != inst.id);
     let mut approved = parse_caps(&inst.approved_capabilities)?;
     let newly = parse_caps(approve)?;
     let requested = parse_caps(&inst.requested_capabilities)?;
@@ -349,7 +462,7 @@ pub async fn approve(
     let bytes = load_package(state, &inst.package_id).await?;
     let pkg = rec.step("package", Package::from_bytes(&bytes)).await?;
     let loaded = verify_and_link(state, &rec, &pkg, approved).await?;
-    let inst = activate(state, &rec, inst, loaded).await?;
+    let inst = activate(state, &rec, inst, replaces, loaded).await?;
     Ok(Some(InstallReport { installation: to_json(&inst), capabilities_to_approve: vec![] }))
 }
 
@@ -361,7 +474,14 @@ pub async fn uninstall(
     extension: &str,
     actor: &str,
 ) -> Result<bool, InstallError> {
-    let Some(inst) = state.store.get_installation(project, extension).await? else { return Ok(false) };
+    // A version waiting for approval goes with it.
+    let mut removed_pending = false;
+    if let Some(pending) = state.store.get_pending_installation(project, extension).await? {
+        removed_pending = state.store.mark_removed(&pending.id).await?;
+    }
+    let Some(inst) = state.store.get_installation(project, extension).await? else {
+        return Ok(removed_pending);
+    };
     if let Some(loaded) = state.runtime.deactivate(project, extension) {
         for hook in [Hook::OnStop, Hook::OnUninstall] {
             if let Err(e) = state.runtime.run_hook(&loaded, hook).await {
@@ -371,6 +491,7 @@ pub async fn uninstall(
     }
     state.store.mark_removed(&inst.id).await?;
     state.store.kv_clear(project, extension).await?;
+    state.report_installation(project, extension, &inst.version, false);
     state
         .store
         .audit(
