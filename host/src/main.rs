@@ -22,6 +22,8 @@ async fn main() -> miette::Result<()> {
         Command::Pack(args) => cli::package::pack(args),
         Command::Sign(args) => cli::package::sign(args),
         Command::Verify(args) => cli::package::verify(args),
+        Command::Publish(args) => cli::remote::publish(args).await,
+        Command::Install(args) => cli::remote::install(args).await,
         Command::Registry(cmd) => cli::registry::run(cmd).await,
         Command::Openapi => {
             let doc = magflock_host::api::openapi();

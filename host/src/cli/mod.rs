@@ -3,6 +3,7 @@
 
 pub mod package;
 pub mod registry;
+pub mod remote;
 pub mod up;
 
 use std::net::SocketAddr;
@@ -46,6 +47,10 @@ pub enum Command {
     Sign(package::SignArgs),
     /// Verify a package's signature against trusted public keys.
     Verify(package::VerifyArgs),
+    /// Publish a signed package to a registry (admin token).
+    Publish(remote::PublishArgs),
+    /// Install (or upgrade) an extension from the registry into a project.
+    Install(remote::InstallArgs),
     /// The extension registry (marketplace).
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
