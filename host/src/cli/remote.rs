@@ -75,8 +75,7 @@ pub async fn publish(args: PublishArgs) -> Result<()> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     pb.set_message(label.clone());
-    let chunks: Vec<bytes::Bytes> =
-        bytes.chunks(UPLOAD_CHUNK).map(bytes::Bytes::copy_from_slice).collect();
+    let chunks: Vec<bytes::Bytes> = bytes.chunks(UPLOAD_CHUNK).map(bytes::Bytes::copy_from_slice).collect();
     let progress = pb.clone();
     let stream = futures::stream::iter(chunks.into_iter().map(move |c| {
         progress.inc(c.len() as u64);
@@ -117,7 +116,10 @@ pub async fn install(args: InstallArgs) -> Result<()> {
     });
     let pb = indicatif::ProgressBar::new_spinner();
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    pb.set_message(format!("installing {} {} (resolving, downloading, verifying, compiling)", args.name, args.version));
+    pb.set_message(format!(
+        "installing {} {} (resolving, downloading, verifying, compiling)",
+        args.name, args.version
+    ));
     let resp = reqwest::Client::new()
         .post(&url)
         .bearer_auth(&args.token)

@@ -1,0 +1,143 @@
+//! Replacing an installed version: upgrades switch atomically, a lower
+//! version is refused (also after a restart) unless asked for, and an
+//! upgrade that needs new capabilities waits while the old version serves.
+#![allow(clippy::unwrap_used)]
+
+use magflock_tests::{TestHost, on_both_databases};
+use serde_json::Value;
+
+const CANARY: &str = "e2e-canary";
+
+fn canary(host: &TestHost, version: &str, extra: &str) -> Vec<u8> {
+    host.publisher.guest_package(CANARY, |m| {
+        let m = m.replace("version = \"1.0.0\"", &format!("version = \"{version}\""));
+        format!("{m}\n{extra}")
+    })
+}
+
+/// The version that served the project's last call, from its usage record.
+async fn last_served_version(host: &TestHost, key: &str) -> String {
+    let r = host.call("demo", key, "/e2e-canary/").await;
+    assert_eq!(r.status(), 200);
+    host.state.runtime.usage.flush().await;
+    let usage = host.usage("demo", "e2e-canary").await;
+    usage.first().unwrap()["version"].as_str().unwrap().to_owned()
+}
+
+async fn installed_version(host: &TestHost) -> Value {
+    host.get_json("/v1/projects/demo/extensions/e2e-canary").await["version"].clone()
+}
+
+async fn install_with(host: &TestHost, pkg: Vec<u8>, query: &str) -> (u16, Value) {
+    let r = host
+        .admin(reqwest::Method::POST, &format!("/v1/projects/demo/extensions?{query}"))
+        .header("content-type", "application/octet-stream")
+        .body(pkg)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+on_both_databases!(
+    upgrade_switches_versions_and_a_downgrade_is_refused_across_a_restart,
+    |host: TestHost| async move {
+        let key = host.project("demo").await;
+        let (status, body) = host.install("demo", canary(&host, "1.0.0", ""), "").await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(last_served_version(&host, &key).await, "1.0.0");
+
+        let (status, body) = host.install("demo", canary(&host, "1.1.0", ""), "").await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(installed_version(&host).await, "1.1.0");
+        assert_eq!(last_served_version(&host, &key).await, "1.1.0");
+
+        // The same version again is not an upgrade.
+        let (status, body) = host.install("demo", canary(&host, "1.1.0", ""), "").await;
+        assert_eq!((status, body["code"].as_str()), (409, Some("already_installed")), "{body}");
+
+        // A lower version is refused, and stays refused after a restart.
+        let (status, body) = host.install("demo", canary(&host, "1.0.0", ""), "").await;
+        assert_eq!((status, body["code"].as_str()), (409, Some("downgrade_refused")), "{body}");
+        let host = host.restart().await;
+        let (status, body) = host.install("demo", canary(&host, "1.0.0", ""), "").await;
+        assert_eq!((status, body["code"].as_str()), (409, Some("downgrade_refused")), "{body}");
+        assert_eq!(installed_version(&host).await, "1.1.0");
+        let steps = host.get_json("/v1/projects/demo/extensions/e2e-canary/validations").await;
+        assert!(
+            steps.as_array().unwrap().iter().any(|s| s["step"] == "version_order" && s["ok"] == false),
+            "{steps}"
+        );
+
+        // Asked for explicitly, the downgrade happens and is audited.
+        let (status, body) = install_with(&host, canary(&host, "1.0.0", ""), "allow_downgrade=true").await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(installed_version(&host).await, "1.0.0");
+        let audit = host.get_json("/v1/audit?project=demo").await;
+        assert!(audit.to_string().contains("extension.downgrade"), "{audit}");
+        // One serving row; the replaced versions are kept as removed.
+        let all = host.get_json("/v1/projects/demo/extensions").await;
+        let live: Vec<_> = all.as_array().unwrap().iter().filter(|i| i["state"] != "removed").collect();
+        assert_eq!(live.len(), 1, "{all}");
+    }
+);
+
+on_both_databases!(
+    an_upgrade_asking_for_more_capabilities_waits_while_the_old_version_serves,
+    |host: TestHost| async move {
+        let key = host.project("demo").await;
+        let (status, body) = host.install("demo", canary(&host, "1.0.0", ""), "").await;
+        assert_eq!(status, 201, "{body}");
+
+        let more = canary(&host, "2.0.0", "[capabilities]\nlogging = true\n");
+        let (status, body) = host.install("demo", more, "").await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(body["capabilities_to_approve"], serde_json::json!(["logging"]));
+        // The installed version keeps serving, and is what the project shows.
+        assert_eq!(last_served_version(&host, &key).await, "1.0.0");
+        assert_eq!(installed_version(&host).await, "1.0.0");
+        // Another version cannot be started while one waits.
+        let (status, body) = host.install("demo", canary(&host, "2.1.0", ""), "").await;
+        assert_eq!((status, body["code"].as_str()), (409, Some("install_pending")), "{body}");
+
+        let r = host
+            .admin(reqwest::Method::POST, "/v1/projects/demo/extensions/e2e-canary/approve")
+            .json(&serde_json::json!({"capabilities": ["logging"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(installed_version(&host).await, "2.0.0");
+        assert_eq!(last_served_version(&host, &key).await, "2.0.0");
+
+        // Uninstall removes it; nothing of it serves or stays live.
+        let r = host
+            .admin(reqwest::Method::DELETE, "/v1/projects/demo/extensions/e2e-canary")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        assert_eq!(host.call("demo", &key, "/e2e-canary/").await.status(), 404);
+    }
+);
+
+on_both_databases!(
+    uninstalling_during_a_pending_upgrade_removes_both_versions,
+    |host: TestHost| async move {
+        let key = host.project("demo").await;
+        let (status, _) = host.install("demo", canary(&host, "1.0.0", ""), "").await;
+        assert_eq!(status, 201);
+        let (status, _) =
+            host.install("demo", canary(&host, "2.0.0", "[capabilities]\nlogging = true\n"), "").await;
+        assert_eq!(status, 202);
+        let r = host
+            .admin(reqwest::Method::DELETE, "/v1/projects/demo/extensions/e2e-canary")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let all = host.get_json("/v1/projects/demo/extensions").await;
+        assert!(all.as_array().unwrap().iter().all(|i| i["state"] == "removed"), "{all}");
+        assert_eq!(host.call("demo", &key, "/e2e-canary/").await.status(), 404);
+    }
+);
