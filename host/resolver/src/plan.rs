@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use petgraph::Direction::{Incoming, Outgoing};
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::{has_path_connecting, tarjan_scc};
 use petgraph::graph::{DiGraph, NodeIndex};
 use semver::Version;
 
@@ -274,9 +274,12 @@ impl Graph {
         Graph { graph, nodes }
     }
 
-    /// An extra edge for ordering: `from` goes before `to`.
+    /// An extra edge for ordering: `from` goes before `to`, unless the
+    /// dependencies already order them the other way.
     fn add_edge(&mut self, from: &str, to: &str) {
-        if let (Some(&a), Some(&b)) = (self.nodes.get(from), self.nodes.get(to)) {
+        if let (Some(&a), Some(&b)) = (self.nodes.get(from), self.nodes.get(to))
+            && !has_path_connecting(&self.graph, b, a, None)
+        {
             self.graph.update_edge(a, b, ());
         }
     }
