@@ -154,16 +154,27 @@ pub fn plan(index: &dyn Index, project: &Project<'_>, requests: &[Request]) -> R
     }
     // For the order only: an extension changed to get out of a conflict goes
     // before the one it conflicted with.
+    let changed = |name: &str| {
+        goals.installed(name).filter(|old| set.get(name).is_some_and(|c| c.version != old.version))
+    };
+    let within = |k: &crate::Conflict, v: &Version| k.req.as_ref().is_none_or(|r| r.matches(v));
     for m in set.values() {
-        for n in set.values().filter(|n| n.name != m.name) {
-            let Some(old) = goals.installed(&n.name).filter(|o| o.version != n.version) else { continue };
-            let conflicts = |a: &Candidate, b: &Candidate| {
-                a.conflicts
-                    .iter()
-                    .any(|k| k.name == b.name && k.req.as_ref().is_none_or(|r| r.matches(&b.version)))
-            };
-            if conflicts(m, old) || conflicts(old, m) {
-                graph.add_edge(&n.name, &m.name);
+        // m conflicts with the old version of n.
+        for k in m.conflicts.iter().filter(|k| k.name != m.name) {
+            if let Some(old) = changed(&k.name)
+                && within(k, &old.version)
+            {
+                graph.add_edge(&k.name, &m.name);
+            }
+        }
+        // The old version of m conflicts with n.
+        if let Some(old) = changed(&m.name) {
+            for k in old.conflicts.iter().filter(|k| k.name != m.name) {
+                if let Some(n) = set.get(&k.name)
+                    && within(k, &n.version)
+                {
+                    graph.add_edge(&m.name, &n.name);
+                }
             }
         }
     }
