@@ -8,12 +8,12 @@
 //! - [`goals`]: the requests checked against the project, and the one
 //!   definition of a *valid final set* that the solver's answers (and the
 //!   tests' brute force) are held to.
-//! - [`solve`] (private): the version choice, made by the PubGrub solver over
+//! - `solve` (private): the version choice, made by the PubGrub solver over
 //!   every extension plus a synthetic "absent" version that encodes
 //!   conflicts, optional dependencies and removals.
-//! - [`explain`] (private): a PubGrub derivation tree turned into [`Fact`]s and
+//! - `explain` (private): a PubGrub derivation tree turned into [`Fact`]s and
 //!   sentences.
-//! - [`plan`]: the chosen set checked for cycles and turned into ordered
+//! - [`mod@plan`]: the chosen set checked for cycles and turned into ordered
 //!   [`Step`]s.
 //!
 //! Pure logic: no I/O, no async. The host maps manifests and its store onto

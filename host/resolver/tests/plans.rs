@@ -302,3 +302,42 @@ fn uninstall_of_a_dependency_of_a_requested_install_is_explained() {
     assert_eq!(r.as_ref().unwrap_err().code(), "dependency_unsatisfiable");
     snap("uninstall_and_install", &r);
 }
+
+#[test]
+fn dependency_on_itself_is_a_cycle_of_one() {
+    let index = MemoryIndex::from_iter([ext("loop 1.0.0").needs("loop", "^1")]);
+    let r = run(&index, &[], &[Request::install("loop", req("*"))]);
+    let f = r.unwrap_err();
+    assert_eq!(f.code(), "dependency_cycle");
+    assert!(f.to_string().contains("loop → loop"), "{f}");
+}
+
+#[test]
+fn explanations_are_the_same_on_every_run() {
+    let index = gateway_registry();
+    let installed = ["maggate 1.4.0", "billing 0.3.0", "magrag 1.1.0"];
+    let once = outcome(&run(&index, &installed, &[Request::upgrade("magrag", req("^1.2"))]));
+    for _ in 0..5 {
+        assert_eq!(outcome(&run(&index, &installed, &[Request::upgrade("magrag", req("^1.2"))])), once);
+    }
+}
+
+#[test]
+fn cascade_removes_transitive_dependents_and_keeps_unrelated_extensions() {
+    let index = MemoryIndex::from_iter([
+        ext("base 1.0.0"),
+        ext("mid 1.0.0").needs("base", "^1"),
+        ext("top 1.0.0").needs("mid", "^1"),
+        ext("other 1.0.0"),
+    ]);
+    let r = run(
+        &index,
+        &["base 1.0.0", "mid 1.0.0", "top 1.0.0", "other 1.0.0"],
+        &[Request::Uninstall { name: "base".into(), cascade: true }],
+    );
+    let p = r.unwrap();
+    let order: Vec<&str> = p.steps.iter().map(Step::name).collect();
+    assert_eq!(order, vec!["top", "mid", "base"]);
+    assert_eq!(p.steps[0].reason(), &Reason::Cascade { of: "mid".into() });
+    assert_eq!(p.final_set.keys().collect::<Vec<_>>(), vec!["other"]);
+}
