@@ -71,15 +71,29 @@ impl fmt::Display for Fact {
             Fact::Removing { name, because: Some(of) } => {
                 write!(f, "{name} is being uninstalled with {of}")
             }
-            Fact::Needs { versions, name, req, .. } => write!(f, "{versions} needs {name} {req}"),
+            Fact::Needs { versions, name, req, .. } => {
+                write!(f, "{versions} {} {name} {req}", verb(versions, "needs", "need"))
+            }
             Fact::Accepts { versions, name, req, .. } => {
-                write!(f, "{versions} works only with {name} {req} (an optional dependency)")
+                write!(
+                    f,
+                    "{versions} {} only with {name} {req} (an optional dependency)",
+                    verb(versions, "works", "work")
+                )
             }
             Fact::ConflictsWith { versions, name, req: None, reason, .. } => {
-                write!(f, "{versions} conflicts with every version of {name} ({reason})")
+                write!(
+                    f,
+                    "{versions} {} with every version of {name} ({reason})",
+                    verb(versions, "conflicts", "conflict")
+                )
             }
             Fact::ConflictsWith { versions, name, req: Some(req), reason, .. } => {
-                write!(f, "{versions} conflicts with {name} {req} ({reason})")
+                write!(
+                    f,
+                    "{versions} {} with {name} {req} ({reason})",
+                    verb(versions, "conflicts", "conflict")
+                )
             }
             Fact::Yanked { name, version } => write!(f, "{name} {version} is yanked"),
             Fact::HostApi { name, version, supports, .. } => {
@@ -90,6 +104,12 @@ impl fmt::Display for Fact {
             Fact::NothingLeft { name } => write!(f, "no usable version of {name} fits the rest"),
         }
     }
+}
+
+/// The verb for a subject such as "maggate 1.4.0" (one) or "maggate 1.4.0
+/// and 1.5.0" / "maggate 1.0.0 to 1.9.0" (several; names never hold spaces).
+fn verb<'a>(versions: &str, one: &'a str, several: &'a str) -> &'a str {
+    if versions.contains(" and ") || versions.contains(" to ") { several } else { one }
 }
 
 /// A failure of the solver, in words: what was asked, the facts that

@@ -341,3 +341,38 @@ fn cascade_removes_transitive_dependents_and_keeps_unrelated_extensions() {
     assert_eq!(p.steps[0].reason(), &Reason::Cascade { of: "mid".into() });
     assert_eq!(p.final_set.keys().collect::<Vec<_>>(), vec!["other"]);
 }
+
+#[test]
+fn versions_that_declare_the_same_range_are_told_together() {
+    let index = MemoryIndex::from_iter([
+        ext("maggate 1.4.0"),
+        ext("maggate 1.4.2"),
+        ext("maggate 2.0.0"),
+        ext("billing 0.3.0").needs("maggate", "~1.4"),
+        ext("billing 0.3.1").needs("maggate", "~1.4"),
+        ext("magrag 1.1.0").needs("maggate", "^1.4"),
+        ext("magrag 1.2.0").needs("maggate", "^2"),
+        ext("magrag 1.3.0").needs("maggate", "^2"),
+    ]);
+    let r = run(
+        &index,
+        &["maggate 1.4.0", "billing 0.3.0", "magrag 1.1.0"],
+        &[Request::upgrade("magrag", req("^1.2"))],
+    );
+    let text = r.as_ref().unwrap_err().to_string();
+    assert!(text.contains("magrag 1.2.0 and 1.3.0 need maggate ^2"), "{text}");
+    snap("several_versions", &r);
+}
+
+#[test]
+fn chain_ending_in_a_yanked_version_is_told_from_the_request_down() {
+    let index = MemoryIndex::from_iter([
+        ext("app 1.0.0").needs("lib", "^1"),
+        ext("lib 1.0.0").needs("core", "^2"),
+        ext("core 1.0.0"),
+        ext("core 2.0.0").yanked(),
+    ]);
+    let r = run(&index, &[], &[Request::install("app", req("*"))]);
+    assert_eq!(r.as_ref().unwrap_err().code(), "only_yanked");
+    snap("yanked_chain", &r);
+}
