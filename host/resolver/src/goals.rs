@@ -302,8 +302,12 @@ impl<'a> Goals<'a> {
             if !self.admits(name, &c.version) {
                 return Err(format!("{} is not what was asked for, or is a downgrade", c.id()));
             }
-            if let Err(why) = self.usable(c) {
-                return Err(format!("{} is {why}", c.id()));
+            match self.usable(c) {
+                Ok(()) => {}
+                Err(Unusable::Yanked) => return Err(format!("{} is yanked", c.id())),
+                Err(Unusable::HostApi { supports }) => {
+                    return Err(format!("{} supports host API {supports}, not {}", c.id(), self.host_api));
+                }
             }
             for d in &c.dependencies {
                 match set.get(&d.name) {
