@@ -20,7 +20,9 @@ pub mod package;
 pub mod signing;
 
 pub use keys::{KeyError, PublicKey, SecretKey, SigningKeyPair, TrustStore};
-pub use manifest::{Capability, Endpoint, ExtensionName, Manifest, ManifestError, Method, Resources};
+pub use manifest::{
+    Capability, Conflict, Dependency, Endpoint, ExtensionName, Manifest, ManifestError, Method, Resources,
+};
 pub use package::{Package, PackageError};
 pub use signing::{
     Envelope, EnvelopeSignature, SignatureError, VerifiedStatement, sign_package, verify_package,

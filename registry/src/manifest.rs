@@ -4,6 +4,7 @@
 //! is validated before a [`Manifest`] exists, and each error names the field
 //! and the reason. A `Manifest` value is therefore always valid.
 
+mod deps;
 mod endpoint;
 mod resources;
 
@@ -13,6 +14,9 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+pub use deps::{
+    Conflict, Dependency, MAX_CONFLICT_REASON_CHARS, MAX_CONFLICTS, MAX_DEPENDENCIES, MAX_RANGE_LEN,
+};
 pub use endpoint::{Endpoint, MAX_ENDPOINT_PATH_LEN, MAX_ENDPOINTS, Method, UnknownMethod};
 pub use resources::{
     DEFAULT_CONCURRENCY, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT_MS, MAX_CONCURRENCY, MAX_FUEL,
@@ -246,6 +250,10 @@ struct RawManifest {
     #[serde(default)]
     config: BTreeMap<String, String>,
     #[serde(default)]
+    dependencies: BTreeMap<String, deps::RawDependency>,
+    #[serde(default)]
+    conflicts: BTreeMap<String, deps::RawConflict>,
+    #[serde(default)]
     endpoints: Vec<endpoint::RawEndpoint>,
 }
 
@@ -262,6 +270,8 @@ pub struct Manifest {
     capabilities: BTreeSet<Capability>,
     resources: Resources,
     config: BTreeMap<String, String>,
+    dependencies: Vec<Dependency>,
+    conflicts: Vec<Conflict>,
     endpoints: Vec<Endpoint>,
 }
 
@@ -336,6 +346,7 @@ impl Manifest {
 
         let resources = raw.resources.resolve()?;
         check_config(&raw.config)?;
+        let (dependencies, conflicts) = deps::resolve(&name, raw.dependencies, raw.conflicts)?;
         let endpoints = endpoint::resolve_endpoints(raw.endpoints)?;
 
         Ok(Manifest {
@@ -349,6 +360,8 @@ impl Manifest {
             capabilities,
             resources,
             config: raw.config,
+            dependencies,
+            conflicts,
             endpoints,
         })
     }
@@ -400,6 +413,16 @@ impl Manifest {
     /// Default `[config]` values.
     pub fn config(&self) -> &BTreeMap<String, String> {
         &self.config
+    }
+
+    /// `[dependencies]`, sorted by name.
+    pub fn dependencies(&self) -> &[Dependency] {
+        &self.dependencies
+    }
+
+    /// `[conflicts]`, sorted by name. No name appears here and in [`Self::dependencies`].
+    pub fn conflicts(&self) -> &[Conflict] {
+        &self.conflicts
     }
 
     /// Declared endpoints, in declaration order (never empty).
@@ -456,6 +479,7 @@ impl Manifest {
                 out.push('\n');
             }
         }
+        deps::canonical_toml(&self.dependencies, &self.conflicts, &mut out);
         for e in &self.endpoints {
             e.canonical_toml(&mut out);
         }

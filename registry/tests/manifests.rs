@@ -79,3 +79,39 @@ fn deeply_nested_values_are_refused_without_overflowing_the_stack() {
         assert!(Manifest::from_toml_str(text).is_err());
     }
 }
+
+#[test]
+fn dependencies_and_conflicts_are_typed_and_sorted_by_name() {
+    let text = manifest_files("good-dependencies").pop().map(|(_, t)| t).unwrap();
+    let m = Manifest::from_toml_str(&text).unwrap();
+    let deps: Vec<(&str, String, bool)> =
+        m.dependencies().iter().map(|d| (d.name().as_str(), d.req().to_string(), d.optional())).collect();
+    assert_eq!(
+        deps,
+        vec![
+            ("billing", "~0.3".to_owned(), false),
+            ("events-lib", ">=0.3, <0.5".to_owned(), true),
+            ("maggate", "^1.2".to_owned(), false),
+        ]
+    );
+    let conflicts: Vec<(&str, Option<String>, &str)> = m
+        .conflicts()
+        .iter()
+        .map(|c| (c.name().as_str(), c.req().map(ToString::to_string), c.reason()))
+        .collect();
+    assert_eq!(
+        conflicts,
+        vec![
+            ("legacy-gate", Some("<2".to_owned()), "both serve /rest"),
+            ("old-hello", None, "the \"hello\" it replaces"),
+        ]
+    );
+}
+
+#[test]
+fn a_manifest_without_dependencies_has_none() {
+    let text = manifest_files("good-minimal").pop().map(|(_, t)| t).unwrap();
+    let m = Manifest::from_toml_str(&text).unwrap();
+    assert!(m.dependencies().is_empty() && m.conflicts().is_empty());
+    assert!(!m.to_canonical_toml().contains("[dependencies]"));
+}

@@ -38,12 +38,15 @@ fn manifest_like() -> impl Strategy<Value = String> {
             "\\[[a-z.\\[\\]]{0,16}\\]",
             "path = \"[/*a-z.]{0,12}\"",
             "methods = \\[\"[A-Za-z]{0,8}\"\\]",
+            "[a-z\\-]{1,8} = \"[<>=^~*0-9., ]{0,10}\"",
+            "[a-z\\-]{1,8} = \\{ version = \"[<>=^~0-9., ]{0,10}\", (optional = true|reason = \"[a-z ]{0,8}\") \\}",
             ".{0,40}",
         ],
     )
         .prop_map(|(at, line)| {
             let base = "name = \"hello\"\nversion = \"1.0.0\"\ndescription = \"d\"\nhost = \"^0.1\"\n\
-                        [resources]\nmemory = \"64MiB\"\n[[endpoints]]\npath = \"/\"\n";
+                        [resources]\nmemory = \"64MiB\"\n[dependencies]\nmaggate = \"^1\"\n\
+                        [conflicts]\nold = { reason = \"r\" }\n[[endpoints]]\npath = \"/\"\n";
             let mut lines: Vec<String> = base.lines().map(str::to_owned).collect();
             let i = at.index(lines.len());
             lines[i] = line;
