@@ -1,0 +1,74 @@
+//! The registry's HTTP API. [`app`] is served by `magflock registry serve`
+//! and driven in-process by the tests; [`openapi`] is its document.
+
+pub mod admin;
+pub mod browse;
+pub mod community;
+pub mod packages;
+pub mod problem;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::Registry;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "MagFlock registry API",
+        description = "Publishers and keys, signed package publishing, browsing, yanks, \
+        installation reports, ratings and the marketplace. Errors are RFC 9457 problem+json with a stable `code`."
+    ),
+    components(schemas(problem::Problem))
+)]
+struct ApiDoc;
+
+fn routes() -> OpenApiRouter<Registry> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(admin::router())
+        .merge(packages::router())
+        .merge(browse::router())
+        .merge(community::router())
+}
+
+/// The OpenAPI document of the registry API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// The whole registry HTTP application.
+pub fn app(registry: Registry) -> Router {
+    let (router, api) = routes().split_for_parts();
+    let api = Arc::new(api);
+    // Request bodies (package uploads above all) are cut off at this size
+    // while they stream in: a Content-Length above it is refused at once.
+    let body_limit = DefaultBodyLimit::max(registry.config().max_package_bytes);
+    router
+        .route(
+            "/openapi.json",
+            get(move || {
+                let api = api.clone();
+                async move { Json(api.as_ref().clone()) }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { problem::ApiError::not_found("not_found", "no such route") })
+        .layer(body_limit)
+        .with_state(registry)
+}
+
+async fn readyz(State(registry): State<Registry>) -> Response {
+    match registry.store().ping().await {
+        Ok(()) => Json(serde_json::json!({"database": "ok"})).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"database": "unavailable"})))
+            .into_response(),
+    }
+}

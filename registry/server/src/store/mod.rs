@@ -1,0 +1,194 @@
+//! The registry store: publishers and their keys, extensions and their
+//! published versions, hosts, installation reports, ratings and the audit
+//! log, on SQLite (default) or PostgreSQL through one `sqlx::AnyPool`.
+//!
+//! The same conventions as the host's control-plane store (`host/store`):
+//! every query uses `$N` placeholders (PostgreSQL speaks them natively and
+//! sqlx's SQLite driver maps them), only BIGINT, TEXT are read back,
+//! booleans are 0/1 and lists are JSON text, and the two migration folders
+//! describe the same schema.
+
+mod audit;
+mod catalog;
+mod community;
+mod model;
+mod publishers;
+mod sql;
+mod versions;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+pub use model::*;
+
+/// Rows returned by a listing when the caller does not say.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// The most rows any listing returns.
+pub const MAX_LIMIT: u32 = 500;
+
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const PG_MAX_CONNECTIONS: u32 = 10;
+const SQLITE_MAX_CONNECTIONS: u32 = 8;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Everything a store call can fail with. `Display` never contains SQL text
+/// or bound values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row already exists.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A row the call depends on does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The database failed or is unreachable, or a stored value did not decode.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The caller passed a value the store refuses.
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    pub(crate) fn decode(what: impl Into<String>) -> StoreError {
+        StoreError::Database(sqlx::Error::Decode(what.into().into()))
+    }
+}
+
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The database engine behind a [`RegistryStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DbKind {
+    pub fn from_url(url: &str) -> Result<DbKind, StoreError> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(DbKind::Sqlite),
+            "postgres" | "postgresql" => Ok(DbKind::Postgres),
+            _ => Err(StoreError::Invalid(format!(
+                "database URL scheme `{scheme}` is not supported (use sqlite: or postgres:)"
+            ))),
+        }
+    }
+}
+
+/// A handle on the registry database. Cheap to clone (a pool inside).
+#[derive(Debug, Clone)]
+pub struct RegistryStore {
+    pool: AnyPool,
+    kind: DbKind,
+}
+
+impl RegistryStore {
+    /// Connects to `url` (`sqlite:` or `postgres:`) and applies the migrations.
+    /// A SQLite file is created if missing and put in WAL mode.
+    pub async fn connect(url: &str) -> Result<RegistryStore, StoreError> {
+        sqlx::any::install_default_drivers();
+        let kind = DbKind::from_url(url)?;
+        let pool = match kind {
+            DbKind::Sqlite => connect_sqlite(url).await?,
+            DbKind::Postgres => {
+                let options: AnyConnectOptions = url.parse()?;
+                AnyPoolOptions::new().max_connections(PG_MAX_CONNECTIONS).connect_with(options).await?
+            }
+        };
+        let migrator = match kind {
+            DbKind::Sqlite => &SQLITE_MIGRATIONS,
+            DbKind::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await?;
+        Ok(RegistryStore { pool, kind })
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    /// The underlying pool, for diagnostics and tests.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Readiness: one round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn connect_sqlite(url: &str) -> Result<AnyPool, StoreError> {
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let mut url = url.to_owned();
+    if !in_memory && !url.contains("mode=") {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str("mode=rwc");
+    }
+    let options: AnyConnectOptions = url.parse()?;
+    let mut pool = AnyPoolOptions::new().after_connect(move |conn, _meta| {
+        Box::pin(async move {
+            let pragmas = format!(
+                "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;",
+                SQLITE_BUSY_TIMEOUT.as_millis()
+            );
+            conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
+            Ok(())
+        })
+    });
+    pool = if in_memory {
+        pool.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+    } else {
+        pool.max_connections(SQLITE_MAX_CONNECTIONS)
+    };
+    Ok(pool.connect_with(options).await?)
+}
+
+/// Now, in unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A listing's row count: the default when unset, at least 1, at most [`MAX_LIMIT`].
+pub(crate) fn clamp_limit(limit: Option<u32>) -> i64 {
+    i64::from(limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT))
+}
+
+pub(crate) fn json_list(values: &[String]) -> String {
+    serde_json::Value::from(values.to_vec()).to_string()
+}
+
+pub(crate) fn parse_json_list(text: &str, what: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::decode(format!("{what} is not a JSON string list: {e}")))
+}
+
+/// Whether `s` is a publisher, host or project name: 1-63 lower-case ASCII
+/// letters, digits and single dashes, starting with a letter, not ending
+/// with a dash.
+pub fn is_valid_slug(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
