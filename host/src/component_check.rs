@@ -189,3 +189,22 @@ fn check_package_bytes(limits: &EngineLimits, input: &[u8]) -> Result<(), (Strin
         .map(|_| ())
         .map_err(|e| (e.code().to_owned(), e.to_string()))
 }
+
+/// The registry's publish pipeline runs this host's check through the worker.
+impl magflock_registry_server::ComponentChecker for WorkerChecker {
+    fn check(
+        &self,
+        package: std::sync::Arc<Package>,
+    ) -> futures::future::BoxFuture<'static, Result<(), magflock_registry_server::CheckError>> {
+        use magflock_registry_server::CheckError;
+        let checker = self.clone();
+        Box::pin(async move {
+            checker.check(&package).await.map_err(|e| match e {
+                CheckFailure::Rejected { code, message } => CheckError::Rejected(format!("{message} [{code}]")),
+                CheckFailure::Timeout(_) => CheckError::Timeout,
+                CheckFailure::ResourceLimit(_) => CheckError::ResourceLimit,
+                CheckFailure::Unavailable(why) => CheckError::Unavailable(why),
+            })
+        })
+    }
+}

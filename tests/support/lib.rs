@@ -3,6 +3,8 @@
 //! client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -75,6 +75,12 @@ pub struct ServeArgs {
     /// Instances alive at once across the host.
     #[arg(long, env = "MAGFLOCK_POOL_INSTANCES", default_value_t = 256)]
     pub pool_instances: u32,
+    /// The registry extensions are installed from by name.
+    #[arg(long, env = "MAGFLOCK_REGISTRY_URL")]
+    pub registry_url: Option<String>,
+    /// This host's token at the registry (`magflock registry host-token`).
+    #[arg(long, env = "MAGFLOCK_REGISTRY_HOST_TOKEN", hide_env_values = true, requires = "registry_url")]
+    pub registry_host_token: Option<String>,
 }
 
 pub fn sqlite_url(data_dir: &std::path::Path) -> String {
@@ -87,6 +93,9 @@ pub async fn serve(args: ServeArgs) -> miette::Result<()> {
     let mut config = crate::config::HostConfig::new(args.data_dir, url, args.admin_token);
     config.listen = args.listen;
     config.engine.pool_instances = args.pool_instances;
+    config.registry = args
+        .registry_url
+        .map(|url| crate::config::RegistryLink { url, host_token: args.registry_host_token });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .into_diagnostic()
