@@ -80,9 +80,10 @@ fn run(
         Target::Root => {
             return match api.method {
                 Method::Get | Method::Head => {
-                    Ok(HttpResponse::json(200, &openapi::document(&tables, opts.base_path.as_deref()))
+                    let doc = openapi::document(&tables, opts.base_path.as_deref());
+                    Ok(HttpResponse::new(200)
                         .with_header("Content-Type", "application/openapi+json; charset=utf-8")
-                        .without_first_content_type())
+                        .with_body(doc.to_string().into_bytes()))
                 }
                 _ => Err(ApiError::new(405, "PGRST117", "Unsupported HTTP method on the root: use GET")),
             };
@@ -96,16 +97,6 @@ fn run(
         Method::Post => ctx.insert(),
         Method::Patch => ctx.update(),
         Method::Delete => ctx.delete(),
-    }
-}
-
-impl HttpResponse {
-    /// Drop the first `Content-Type` when a later one replaces it.
-    fn without_first_content_type(mut self) -> Self {
-        if let Some(i) = self.headers.iter().position(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-            self.headers.remove(i);
-        }
-        self
     }
 }
 

@@ -205,8 +205,11 @@ pub fn parse_request(req: &HttpRequest) -> Result<ApiRequest, ApiError> {
     for v in req.header_values("prefer") {
         parse_prefer(header(v)?, &mut prefer);
     }
+    // Range applies to reads only; PostgREST ignores it on writes.
     let range = match req.header_values("range").next() {
-        Some(v) if range_unit_is_items(req) => parse_range(header(v)?)?,
+        Some(v) if matches!(method, Method::Get | Method::Head) && range_unit_is_items(req) => {
+            parse_range(header(v)?)?
+        }
         _ => None,
     };
     let accept = match req.header_values("accept").next() {
