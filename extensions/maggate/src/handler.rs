@@ -3,10 +3,13 @@
 //!
 //! The database runs one statement per call, so MagGate never holds a
 //! transaction across calls. Two places depend on that:
-//! - `PATCH` reads the matching rows (`old`) in one statement and updates
-//!   them in the next; a writer in between can make an event's `old` stale,
-//!   and a row it inserts in between is updated with `old: null`. Rows pair
-//!   up by primary key; a table without one gets `old: null`.
+//! - `PATCH` events carry the row before (`old`) and after (`new`). On
+//!   PostgreSQL, for a table with a primary key, one statement locks, reads
+//!   and updates the rows, so `old` is exact. Elsewhere (SQLite, or no
+//!   primary key) MagGate reads the matching rows in one statement and
+//!   updates them in the next: a writer in between can make `old` stale, and
+//!   a row it inserts in between is updated with `old: null`. Rows pair up
+//!   by primary key; a table without one gets `old: null`.
 //! - `vnd.pgrst.object+json` on `PATCH`/`DELETE` counts the matching rows
 //!   first and writes only when there is exactly one (PostgREST rolls the
 //!   write back instead). The same window applies.
@@ -339,6 +342,9 @@ impl Ctx<'_> {
         self.builder().where_clause(&self.api.query.filters)?;
         let pk: Vec<usize> =
             self.table.columns.iter().enumerate().filter(|(_, c)| c.primary_key).map(|(i, _)| i).collect();
+        if self.dialect == Dialect::Postgres && !pk.is_empty() {
+            return self.update_in_one_statement(set, &pk);
+        }
         let old = if pk.is_empty() {
             None
         } else {
@@ -373,6 +379,42 @@ impl Ctx<'_> {
         );
         let range = content_range(0, updated.rows.len(), None);
         let mut resp = self.write_response(200, updated.rows, &range)?;
+        if failed > 0 {
+            resp = resp.with_header(EVENTS_FAILED_HEADER, failed.to_string());
+        }
+        Ok(resp)
+    }
+
+    /// PostgreSQL with a primary key: old and new rows from one statement
+    /// (see [`Builder::update_returning_old`]), so events are exact.
+    fn update_in_one_statement(
+        &self,
+        set: Vec<(usize, Value)>,
+        pk: &[usize],
+    ) -> Result<HttpResponse, ApiError> {
+        if self.object() {
+            let n = self.count()?;
+            if n != 1 {
+                return Err(not_one_row(n));
+            }
+        }
+        if set.is_empty() {
+            return self.write_response(200, Vec::new(), "*/*");
+        }
+        let rows = self.query(&self.builder().update_returning_old(set, &self.api.query.filters, pk)?)?;
+        let width = self.table.columns.len();
+        let (new, old): (Vec<Vec<Value>>, Vec<Vec<Value>>) = rows
+            .rows
+            .into_iter()
+            .map(|mut r| {
+                let old = r.split_off(width.min(r.len()));
+                (r, old)
+            })
+            .unzip();
+        let failed = self
+            .publish("UPDATE", new.iter().zip(&old).map(|(n, o)| (Some(n.as_slice()), Some(o.as_slice()))));
+        let range = content_range(0, new.len(), None);
+        let mut resp = self.write_response(200, new, &range)?;
         if failed > 0 {
             resp = resp.with_header(EVENTS_FAILED_HEADER, failed.to_string());
         }

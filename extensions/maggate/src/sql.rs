@@ -387,6 +387,62 @@ impl<'a> Builder<'a> {
         Ok(self.finish(sql))
     }
 
+    /// PostgreSQL only: the `UPDATE` that also returns each row as it was,
+    /// in one statement. The matching rows are locked and read in a
+    /// sub-select and joined to the target on the primary key `pk`; each
+    /// returned row is the new row's columns then the old row's.
+    ///
+    /// ```sql
+    /// UPDATE "t" AS "maggate_new" SET "a" = $1
+    ///   FROM (SELECT "id", "a" FROM "t" WHERE ... FOR UPDATE) AS "maggate_old"
+    ///  WHERE "maggate_new"."id" = "maggate_old"."id"
+    /// RETURNING "maggate_new"."id", "maggate_new"."a", "maggate_old"."id", "maggate_old"."a"
+    /// ```
+    pub fn update_returning_old(
+        mut self,
+        set: Vec<(usize, Value)>,
+        filters: &[Filter],
+        pk: &[usize],
+    ) -> Result<Statement, ApiError> {
+        if self.dialect != Dialect::Postgres || pk.is_empty() {
+            return Err(ApiError::new(
+                500,
+                "PGRST000",
+                "old rows in one statement need PostgreSQL and a primary key",
+            ));
+        }
+        let mut assigns = Vec::with_capacity(set.len());
+        for (i, v) in set {
+            let name = quote_ident(&self.table.columns[i].name);
+            assigns.push(format!("{name} = {}", self.bind(v)?));
+        }
+        let wh = self.where_clause(filters)?;
+        let all = self.columns_list(0..self.table.columns.len());
+        let qualified = |alias: &str| {
+            self.table
+                .columns
+                .iter()
+                .map(|c| format!("\"{alias}\".{}", quote_ident(&c.name)))
+                .collect::<Vec<_>>()
+        };
+        let join = pk
+            .iter()
+            .filter_map(|&i| self.table.columns.get(i))
+            .map(|c| format!("\"maggate_new\".{0} = \"maggate_old\".{0}", quote_ident(&c.name)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let mut returning = qualified("maggate_new");
+        returning.extend(qualified("maggate_old"));
+        let sql = format!(
+            "UPDATE {t} AS \"maggate_new\" SET {set} FROM (SELECT {all} FROM {t}{wh} FOR UPDATE) AS \"maggate_old\" \
+             WHERE {join} RETURNING {ret}",
+            t = self.table_name(),
+            set = assigns.join(", "),
+            ret = returning.join(", "),
+        );
+        Ok(self.finish(sql))
+    }
+
     /// `DELETE FROM t WHERE ... RETURNING *`.
     pub fn delete(mut self, filters: &[Filter]) -> Result<Statement, ApiError> {
         let wh = self.where_clause(filters)?;

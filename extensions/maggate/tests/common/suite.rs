@@ -35,7 +35,7 @@ macro_rules! all_suite_tests {
             count_exact_sets_content_range_and_206, insert_single_minimal_publishes_event,
             insert_bulk_with_representation, insert_bulk_missing_keys, insert_with_columns_param,
             insert_unknown_column_is_pgrst204, insert_not_null_violation_is_400, patch_with_filter_publishes_old_and_new,
-            delete_with_filter_publishes_old, unfiltered_patch_and_delete_are_refused, object_accept_wants_exactly_one_row,
+            patch_pairs_old_rows_by_primary_key, delete_with_filter_publishes_old, unfiltered_patch_and_delete_are_refused, object_accept_wants_exactly_one_row,
             unknown_column_operator_table, hostile_filters_stay_values, awkward_identifiers, bytes_and_json_round_trip,
             refused_events_are_reported, openapi_describes_tables, head_has_no_body, unsupported_accept_is_406,
             database_errors_map_to_statuses);
@@ -310,6 +310,29 @@ pub fn patch_with_filter_publishes_old_and_new(fx: &Fx) {
     assert_eq!(fx.ids("score=eq.0"), vec![3, 5]);
     assert_error(&fx.call("PATCH", "/todos", "id=eq.1", &[], r#"{"nope":1}"#), 400, "PGRST204");
     assert_error(&fx.call("PATCH", "/todos", "id=eq.1", &[], r#"[{"done":true}]"#), 400, "PGRST102");
+}
+
+pub fn patch_pairs_old_rows_by_primary_key(fx: &Fx) {
+    // Events pair old and new rows, even when the update changes the key;
+    // a table without a primary key publishes old: null.
+    let r = fx.call("PATCH", "/todos", "priority=not.is.null", &[REPR], r#"{"score":9}"#);
+    assert_eq!(r.json_body().as_array().expect("rows").len(), 3);
+    let events = fx.published();
+    assert_eq!(events.len(), 3);
+    for e in &events {
+        assert_eq!(e["old"]["id"], e["new"]["id"]);
+        assert_eq!(e["new"]["score"], 9.0);
+        assert_ne!(e["old"]["score"], 9.0);
+    }
+    let r = fx.call("PATCH", "/todos", "id=eq.1", &[], r#"{"id":100}"#);
+    assert_eq!(r.status, 204);
+    let e = fx.published().pop().expect("event");
+    assert_eq!((e["old"]["id"].clone(), e["new"]["id"].clone()), (json!(1), json!(100)));
+    let r = fx.call("PATCH", "/notes", "body=eq.first", &[], r#"{"body":"second"}"#);
+    assert_eq!(r.status, 204);
+    let e = fx.published().pop().expect("event");
+    assert_eq!(e["new"]["body"], "second");
+    assert!(e["old"].is_null());
 }
 
 pub fn delete_with_filter_publishes_old(fx: &Fx) {
