@@ -11,7 +11,13 @@
 //! PostgreSQL the parameter is sent with an unspecified type in text format,
 //! so `'2024-01-01'` becomes a `timestamptz` or `'{"a":1}'` a `jsonb` as the
 //! statement needs. MagGate converts a value itself only where the text form
-//! is unambiguous (integers, floats, booleans, null).
+//! is unambiguous (integers, floats, booleans, null), and writes a JSON
+//! array for a PostgreSQL array column as an array literal (`{"a","b"}`).
+//!
+//! Reading, an implementation returns `json`/`jsonb` and arrays as
+//! [`Value::Json`] (an array as a JSON array), `bytea`/`BLOB` as
+//! [`Value::Blob`], and types without a variant (timestamps, uuids,
+//! `numeric`) as their text form in [`Value::Text`].
 
 use std::fmt;
 

@@ -100,10 +100,15 @@ fn definition(t: &Table) -> Json {
             Kind::Float | Kind::Numeric => Some("number"),
             Kind::Bool => Some("boolean"),
             Kind::Json => None,
+            Kind::Array => Some("array"),
             Kind::Blob | Kind::Text => Some("string"),
         };
         if let Some(ty) = ty {
             p.insert("type".into(), ty.into());
+        }
+        if ty == Some("array") {
+            // information_schema does not name the element type.
+            p.insert("items".into(), json!({}));
         }
         props.insert(c.name.clone(), Json::Object(p));
         if !c.nullable && !c.has_default {

@@ -34,6 +34,8 @@ pub enum Kind {
     Bool,
     Json,
     Blob,
+    /// A PostgreSQL array (`ARRAY` in `information_schema`, or `type[]`).
+    Array,
     /// Text and everything else (timestamps, uuids, ...): passed as text.
     Text,
 }
@@ -46,12 +48,15 @@ pub fn kind_of(data_type: &str) -> Kind {
         "boolean" | "bool" => return Kind::Bool,
         "json" | "jsonb" => return Kind::Json,
         "bytea" | "blob" => return Kind::Blob,
+        "array" => return Kind::Array,
         "real" | "double precision" | "float4" | "float8" | "double" | "float" => return Kind::Float,
         "smallint" | "integer" | "bigint" | "int2" | "int4" | "int8" | "smallserial" | "serial"
         | "bigserial" => return Kind::Int,
         _ => {}
     }
-    if t.starts_with("numeric") || t.starts_with("decimal") {
+    if t.ends_with("[]") {
+        Kind::Array
+    } else if t.starts_with("numeric") || t.starts_with("decimal") {
         Kind::Numeric
     } else if t.contains("int") && !t.contains("interval") && !t.contains("point") {
         Kind::Int
@@ -89,6 +94,9 @@ pub fn body_value(dialect: Dialect, column: &Column, json: &serde_json::Value) -
     match (kind, json) {
         (_, J::Null) => Value::Null,
         (Kind::Json, j) => Value::Json(j.to_string()),
+        // PostgREST takes a JSON array for an array column; PostgreSQL reads
+        // the array literal `{"a","b"}` from text.
+        (Kind::Array, J::Array(_)) if dialect == Dialect::Postgres => Value::Text(pg_array_literal(json)),
         (Kind::Int | Kind::Float | Kind::Bool, J::String(s)) => filter_value(column, s),
         (Kind::Int, J::Number(n)) => {
             n.as_i64().map_or_else(|| Value::Float(n.as_f64().unwrap_or(f64::NAN)), Value::Int)
@@ -108,6 +116,22 @@ pub fn body_value(dialect: Dialect, column: &Column, json: &serde_json::Value) -
         (_, J::Bool(b)) => Value::Text(b.to_string()),
         (_, J::Number(n)) => Value::Text(n.to_string()),
         (_, j @ (J::Array(_) | J::Object(_))) => Value::Json(j.to_string()),
+    }
+}
+
+/// A JSON value as a PostgreSQL array literal: `["a",null,[1]]` →
+/// `{"a",NULL,{1}}`, strings always quoted with `"` and `\` escaped.
+pub fn pg_array_literal(json: &serde_json::Value) -> String {
+    use serde_json::Value as J;
+    match json {
+        J::Array(items) => {
+            format!("{{{}}}", items.iter().map(pg_array_literal).collect::<Vec<_>>().join(","))
+        }
+        J::Null => "NULL".to_owned(),
+        J::String(s) => format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")),
+        J::Bool(b) => b.to_string(),
+        J::Number(n) => n.to_string(),
+        J::Object(_) => format!("\"{}\"", json.to_string().replace('\\', "\\\\").replace('"', "\\\"")),
     }
 }
 

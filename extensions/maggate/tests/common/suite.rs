@@ -38,7 +38,7 @@ macro_rules! all_suite_tests {
             patch_pairs_old_rows_by_primary_key, delete_with_filter_publishes_old, unfiltered_patch_and_delete_are_refused, object_accept_wants_exactly_one_row,
             unknown_column_operator_table, hostile_filters_stay_values, awkward_identifiers, bytes_and_json_round_trip,
             refused_events_are_reported, openapi_describes_tables, head_has_no_body, unsupported_accept_is_406,
-            database_errors_map_to_statuses);
+            database_errors_map_to_statuses, postgres_arrays_take_json_arrays);
     };
 }
 
@@ -551,4 +551,25 @@ pub fn database_errors_map_to_statuses(fx: &Fx) {
     } else {
         assert_eq!(r.json_body(), json!([]));
     }
+}
+
+pub fn postgres_arrays_take_json_arrays(fx: &Fx) {
+    // PostgreSQL array columns take JSON arrays, quotes, commas and NULLs included (SQLite has no arrays).
+    if !fx.pg() {
+        return;
+    }
+    let r = fx.call(
+        "POST",
+        "/labels",
+        "select=names,nums",
+        &[REPR],
+        r#"{"names":["a","b,c","say \"hi\"","back\\slash",null,"{}"],"nums":[1,null,3]}"#,
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json_body(),
+        json!([{"names": ["a", "b,c", "say \"hi\"", "back\\slash", null, "{}"], "nums": [1, null, 3]}])
+    );
+    let doc = fx.get("/", "").json_body();
+    assert_eq!(doc["definitions"]["labels"]["properties"]["names"]["type"], "array");
 }
