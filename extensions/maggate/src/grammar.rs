@@ -361,9 +361,8 @@ pub fn parse_select(value: &str) -> Result<Vec<SelectItem>, ApiError> {
             };
             match c.peek() {
                 Some('(') | Some('!') => {
-                    return Err(ApiError::not_implemented(&format!(
-                        "resource embedding ({column}(...)); select columns of this table only"
-                    )));
+                    return Err(ApiError::not_implemented(&format!("resource embedding ({column}(...))"))
+                        .hint("select columns of this table only"));
                 }
                 Some(':') => return Err(ApiError::not_implemented("casts (col::type) in select")),
                 Some('-') => return Err(ApiError::not_implemented("JSON paths (->, ->>) in select")),

@@ -21,7 +21,7 @@ use serde_json::{Map, Value as Json, json};
 use crate::db::{Database, Dialect, Events, Rows, Table, Value};
 use crate::error::ApiError;
 use crate::openapi;
-use crate::request::{Accept, ApiRequest, HttpRequest, Method, Return, Target, parse_request};
+use crate::request::{Accept, ApiRequest, HttpRequest, Method, Resolution, Return, Target, parse_request};
 use crate::response::{
     CONTENT_TYPE_JSON, CONTENT_TYPE_OBJECT, HttpResponse, content_range, fields_row, full_row, not_one_row,
     rows_body,
@@ -220,9 +220,6 @@ impl Ctx<'_> {
 
     fn insert(&self) -> Result<HttpResponse, ApiError> {
         let prefer = &self.api.prefer;
-        if prefer.resolution {
-            return Err(ApiError::not_implemented("upsert (Prefer: resolution=...)"));
-        }
         let objects = self.body_objects()?;
         if self.object() && objects.len() != 1 {
             return Err(not_one_row(objects.len() as u64));
@@ -285,10 +282,80 @@ impl Ctx<'_> {
         if objects.is_empty() {
             return self.write_response(201, Vec::new(), "*/*");
         }
-        let st = self.builder().insert(&columns, rows)?;
-        let inserted = self.query(&st)?;
-        let failed = self.publish("INSERT", inserted.rows.iter().map(|r| (Some(r.as_slice()), None)));
-        let mut resp = self.write_response(201, inserted.rows, "*/*")?;
+        let Some(resolution) = prefer.resolution else {
+            let inserted = self.query(&self.builder().insert(&columns, rows, None)?)?;
+            let failed = self.publish("INSERT", inserted.rows.iter().map(|r| (Some(r.as_slice()), None)));
+            let mut resp = self.write_response(201, inserted.rows, "*/*")?;
+            if failed > 0 {
+                resp = resp.with_header(EVENTS_FAILED_HEADER, failed.to_string());
+            }
+            return Ok(resp);
+        };
+        self.upsert(&columns, rows, resolution)
+    }
+
+    /// `POST` with `Prefer: resolution=...`: insert, or on a key conflict
+    /// update (merge) or keep (ignore) the existing row. The key is
+    /// `on_conflict=` or the primary key. For events, the existing rows are
+    /// read first (a separate statement: a writer in between can make the
+    /// event say INSERT for a row that became an UPDATE, or the reverse).
+    fn upsert(
+        &self,
+        columns: &[usize],
+        rows: Vec<Vec<Option<Value>>>,
+        resolution: Resolution,
+    ) -> Result<HttpResponse, ApiError> {
+        let key: Vec<usize> = match &self.api.query.on_conflict {
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    self.table
+                        .columns
+                        .iter()
+                        .position(|c| &c.name == n)
+                        .ok_or_else(|| ApiError::unknown_column(&self.table.name, n))
+                })
+                .collect::<Result<_, _>>()?,
+            None => {
+                self.table.columns.iter().enumerate().filter(|(_, c)| c.primary_key).map(|(i, _)| i).collect()
+            }
+        };
+        if key.is_empty() {
+            return Err(ApiError::new(400, "PGRST100", "\"failed to parse on_conflict\"").details(format!(
+                "table '{}' has no primary key: name the conflict columns with on_conflict=",
+                self.table.name
+            )));
+        }
+        // The key of each row that carries every key column, for the read
+        // of existing rows.
+        let positions: Option<Vec<usize>> = key.iter().map(|k| columns.iter().position(|c| c == k)).collect();
+        let keys: Vec<Vec<Value>> = match (&positions, resolution) {
+            (Some(pos), Resolution::Merge) => rows
+                .iter()
+                .filter_map(|r| pos.iter().map(|&p| r.get(p).cloned().flatten()).collect::<Option<Vec<_>>>())
+                .filter(|k| !k.contains(&Value::Null))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let row_key = |r: &[Value]| format!("{:?}", key.iter().map(|&i| r.get(i)).collect::<Vec<_>>());
+        let existing: HashMap<String, Vec<Value>> = if keys.is_empty() {
+            HashMap::new()
+        } else {
+            let st = self.builder().select_keys(&key, keys)?;
+            self.query(&st)?.rows.into_iter().map(|r| (row_key(&r), r)).collect()
+        };
+        let st = self.builder().insert(columns, rows, Some((&key, resolution)))?;
+        let written = self.query(&st)?;
+        let mut failed = 0;
+        for r in &written.rows {
+            failed += match existing.get(&row_key(r)) {
+                Some(old) => {
+                    self.publish("UPDATE", std::iter::once((Some(r.as_slice()), Some(old.as_slice()))))
+                }
+                None => self.publish("INSERT", std::iter::once((Some(r.as_slice()), None))),
+            };
+        }
+        let mut resp = self.write_response(201, written.rows, "*/*")?;
         if failed > 0 {
             resp = resp.with_header(EVENTS_FAILED_HEADER, failed.to_string());
         }

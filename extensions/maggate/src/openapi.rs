@@ -59,7 +59,7 @@ pub fn document(tables: &[Table], base_path: Option<&str>) -> Json {
             json!({
                 "get": {"tags": [t.name], "parameters": get_params,
                         "responses": {"200": ok_rows, "206": {"description": "Partial Content"}}},
-                "post": {"tags": [t.name], "parameters": [body_ref, r("select"), r("columns"), r("preferPost")],
+                "post": {"tags": [t.name], "parameters": [body_ref, r("select"), r("columns"), r("on_conflict"), r("preferPost")],
                          "responses": {"201": {"description": "Created"}}},
                 "patch": {"tags": [t.name], "parameters": patch_params,
                           "responses": {"200": {"description": "OK"}, "204": {"description": "No Content"}}},
@@ -129,6 +129,7 @@ fn common_parameters() -> Map<String, Json> {
     m.insert("select".into(), q("select", "Filtering Columns"));
     m.insert("order".into(), q("order", "Ordering"));
     m.insert("columns".into(), q("columns", "The columns of a bulk insert"));
+    m.insert("on_conflict".into(), q("on_conflict", "The key of an upsert (default: the primary key)"));
     m.insert("offset".into(), q("offset", "Limiting and Pagination"));
     m.insert("limit".into(), q("limit", "Limiting and Pagination"));
     m.insert(
@@ -147,7 +148,17 @@ fn common_parameters() -> Map<String, Json> {
     );
     m.insert(
         "preferPost".into(),
-        h("Prefer", "Preference", &["return=representation", "return=minimal", "missing=default"]),
+        h(
+            "Prefer",
+            "Preference",
+            &[
+                "return=representation",
+                "return=minimal",
+                "missing=default",
+                "resolution=merge-duplicates",
+                "resolution=ignore-duplicates",
+            ],
+        ),
     );
     m
 }

@@ -140,6 +140,8 @@ pub struct Query {
     pub offset: Option<u64>,
     /// `columns=` for POST.
     pub columns: Option<Vec<String>>,
+    /// `on_conflict=` for an upsert (default: the primary key).
+    pub on_conflict: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -148,6 +150,15 @@ pub enum Return {
     Minimal,
     HeadersOnly,
     Representation,
+}
+
+/// What an upsert does with a row whose key exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// `merge-duplicates`: update it with the new values.
+    Merge,
+    /// `ignore-duplicates`: leave it.
+    Ignore,
 }
 
 /// The `Prefer` header.
@@ -159,8 +170,8 @@ pub struct Prefer {
     pub count: bool,
     /// `missing=default`.
     pub missing_default: bool,
-    /// `resolution=...` (upsert), refused: not implemented.
-    pub resolution: bool,
+    /// `resolution=merge-duplicates|ignore-duplicates`: an upsert.
+    pub resolution: Option<Resolution>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,7 +303,7 @@ pub fn parse_query(raw: &str) -> Result<Query, ApiError> {
                 let or = key.ends_with("or");
                 q.filters.push(grammar::parse_logic(or, negate, &value, &mut budget)?);
             }
-            "on_conflict" => return Err(ApiError::not_implemented("upsert (on_conflict)")),
+            "on_conflict" => q.on_conflict = Some(grammar::parse_columns(&value)?),
             _ => {
                 if let Some((head, tail)) = key.rsplit_once('.')
                     && matches!(tail, "order" | "limit" | "offset" | "or" | "and" | "select")
@@ -359,7 +370,8 @@ pub fn parse_prefer(value: &str, prefer: &mut Prefer) {
             "return=headers-only" => prefer.return_ = Some(Return::HeadersOnly),
             "count=exact" | "count=planned" | "count=estimated" => prefer.count = true,
             "missing=default" => prefer.missing_default = true,
-            _ if item.starts_with("resolution=") => prefer.resolution = true,
+            "resolution=merge-duplicates" => prefer.resolution = Some(Resolution::Merge),
+            "resolution=ignore-duplicates" => prefer.resolution = Some(Resolution::Ignore),
             // Unknown preferences are ignored, as RFC 7240 and PostgREST's
             // default `handling=lenient` say.
             _ => {}

@@ -11,7 +11,7 @@
 
 use crate::db::{Column, Dialect, Table, Value};
 use crate::error::ApiError;
-use crate::request::{Condition, Filter, IsValue, Op, Operand, OrderTerm, SelectItem};
+use crate::request::{Condition, Filter, IsValue, Op, Operand, OrderTerm, Resolution, SelectItem};
 
 /// Most bound parameters in one statement: SQLite's default
 /// `SQLITE_MAX_VARIABLE_NUMBER` (PostgreSQL allows 65,535).
@@ -367,9 +367,33 @@ impl<'a> Builder<'a> {
     /// `INSERT INTO t (columns) VALUES (...), ... RETURNING *`; a `None`
     /// value is `DEFAULT` (PostgreSQL only: SQLite has no `DEFAULT` in
     /// `VALUES`, the caller resolves it before).
-    pub fn insert(mut self, columns: &[usize], rows: Vec<Vec<Option<Value>>>) -> Result<Statement, ApiError> {
+    ///
+    /// With `upsert`, `ON CONFLICT (key) DO UPDATE SET` every inserted
+    /// column but the key to its new value (`DO NOTHING` when there is none
+    /// or for `ignore-duplicates`).
+    pub fn insert(
+        mut self,
+        columns: &[usize],
+        rows: Vec<Vec<Option<Value>>>,
+        upsert: Option<(&[usize], Resolution)>,
+    ) -> Result<Statement, ApiError> {
         let table = self.table_name();
-        let ret = self.returning();
+        let mut ret = self.returning();
+        if let Some((key, resolution)) = upsert {
+            let target = self.columns_list(key.iter().copied());
+            let set: Vec<String> = columns
+                .iter()
+                .filter(|i| !key.contains(i))
+                .filter_map(|&i| self.table.columns.get(i))
+                .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(&c.name)))
+                .collect();
+            let action = if resolution == Resolution::Ignore || set.is_empty() {
+                "DO NOTHING".to_owned()
+            } else {
+                format!("DO UPDATE SET {}", set.join(", "))
+            };
+            ret = format!(" ON CONFLICT ({target}) {action}{ret}");
+        }
         if columns.is_empty() {
             if rows.len() <= 1 {
                 return Ok(self.finish(format!("INSERT INTO {table} DEFAULT VALUES{ret}")));
@@ -396,6 +420,23 @@ impl<'a> Builder<'a> {
             tuples.push(format!("({})", items.join(", ")));
         }
         let sql = format!("INSERT INTO {table} ({cols}) VALUES {}{ret}", tuples.join(", "));
+        Ok(self.finish(sql))
+    }
+
+    /// `SELECT * FROM t WHERE (key = k1) OR (key = k2) ...`: the rows an
+    /// upsert may update.
+    pub fn select_keys(mut self, key: &[usize], values: Vec<Vec<Value>>) -> Result<Statement, ApiError> {
+        let mut ors = Vec::with_capacity(values.len());
+        for row in values {
+            let mut ands = Vec::with_capacity(key.len());
+            for (&i, v) in key.iter().zip(row) {
+                let name = quote_ident(&self.table.columns[i].name);
+                ands.push(format!("{name} = {}", self.bind(v)?));
+            }
+            ors.push(format!("({})", ands.join(" AND ")));
+        }
+        let all = self.columns_list(0..self.table.columns.len());
+        let sql = format!("SELECT {all} FROM {} WHERE {}", self.table_name(), ors.join(" OR "));
         Ok(self.finish(sql))
     }
 

@@ -38,7 +38,7 @@ macro_rules! all_suite_tests {
             patch_pairs_old_rows_by_primary_key, delete_with_filter_publishes_old, unfiltered_patch_and_delete_are_refused, object_accept_wants_exactly_one_row,
             unknown_column_operator_table, hostile_filters_stay_values, awkward_identifiers, bytes_and_json_round_trip,
             refused_events_are_reported, openapi_describes_tables, head_has_no_body, unsupported_accept_is_406,
-            database_errors_map_to_statuses, postgres_arrays_take_json_arrays);
+            database_errors_map_to_statuses, postgres_arrays_take_json_arrays, upsert_merges_or_ignores_duplicates);
     };
 }
 
@@ -572,4 +572,57 @@ pub fn postgres_arrays_take_json_arrays(fx: &Fx) {
     );
     let doc = fx.get("/", "").json_body();
     assert_eq!(doc["definitions"]["labels"]["properties"]["names"]["type"], "array");
+}
+
+pub fn upsert_merges_or_ignores_duplicates(fx: &Fx) {
+    // resolution=merge-duplicates updates rows whose key exists and inserts the rest,
+    // with UPDATE and INSERT events; ignore-duplicates leaves existing rows alone.
+    let merge = ("Prefer", "return=representation,resolution=merge-duplicates");
+    let r = fx.call(
+        "POST",
+        "/todos",
+        "select=id,title,done",
+        &[merge],
+        r#"[{"id":1,"title":"merged","done":true},{"id":10,"title":"fresh","done":false}]"#,
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json_body(),
+        json!([{"id": 1, "title": "merged", "done": true}, {"id": 10, "title": "fresh", "done": false}])
+    );
+    let events = fx.published();
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        (events[0]["op"].clone(), events[0]["old"]["title"].clone()),
+        (json!("UPDATE"), json!("buy milk"))
+    );
+    assert_eq!(events[0]["new"]["priority"], 1, "columns not sent keep their values");
+    assert_eq!((events[1]["op"].clone(), events[1]["old"].clone()), (json!("INSERT"), json!(null)));
+    let ignore = ("Prefer", "return=representation, resolution=ignore-duplicates");
+    let r = fx.call(
+        "POST",
+        "/todos",
+        "select=id,title",
+        &[ignore],
+        r#"[{"id":2,"title":"ignored"},{"id":11,"title":"new"}]"#,
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json_body(), json!([{"id": 11, "title": "new"}]));
+    assert_eq!(fx.ids("title=eq.Walk dog"), vec![2]);
+    assert_eq!(fx.published().len(), 3);
+    // on_conflict names the key; an unknown column is 42703; no key at all is refused.
+    let r = fx.call(
+        "POST",
+        "/weird%20%22name%22",
+        "on_conflict=id&select=id,%22x,y%22",
+        &[merge],
+        r#"{"id":2,"x,y":"z"}"#,
+    );
+    assert_eq!(r.json_body(), json!([{"id": 2, "x,y": "z"}]));
+    assert_error(
+        &fx.call("POST", "/todos", "on_conflict=nope", &[merge], r#"{"id":1,"title":"x"}"#),
+        400,
+        "42703",
+    );
+    assert_error(&fx.call("POST", "/notes", "", &[merge], r#"{"body":"x"}"#), 400, "PGRST100");
 }
