@@ -17,6 +17,14 @@
 //!
 //! The dialect, the subset and the error codes are explained in
 //! `docs/decisions/010-postgrest-dialect.md`.
+//!
+//! # Wiring it into a component
+//! Once the host's `database` and `events` capabilities exist, the component
+//! is: a [`Database`] implementation over the `database` import (binding
+//! contract in [`db`]), an [`Events`] one over `events.publish`, and a
+//! `wasi:http` handler that strips the extension prefix from the path, keeps
+//! the query string raw, and calls [`handle_with`] with
+//! [`Options::base_path`] set to the mount point (`/x/{project}/maggate`).
 
 pub mod db;
 pub mod error;
