@@ -3,7 +3,8 @@
 #   1. the pinned toolchain and the wasm32-wasip2 target (rust-toolchain.toml),
 #   2. every wasm component the tests use (scripts/build-wasm.sh),
 #   3. a throwaway PostgreSQL 15 cluster (scripts/pg.sh), stopped on exit,
-#   4. every test of the workspace, each test on SQLite and on PostgreSQL.
+#   4. MagGate's logic, natively (extensions/maggate, on SQLite and PostgreSQL),
+#   5. every test of the workspace, each test on SQLite and on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,6 +23,12 @@ echo "==> PostgreSQL"
 MAGFLOCK_TEST_PG_URL="$(scripts/pg.sh start)"
 export MAGFLOCK_TEST_PG_URL
 trap 'scripts/pg.sh stop >/dev/null 2>&1 || true' EXIT
+
+echo "==> MagGate (native)"
+# The extensions workspace builds wasm components, but MagGate's logic is a
+# plain library tested natively against real databases: name the host target.
+cargo test --locked --manifest-path extensions/Cargo.toml -p maggate \
+  --target "$(rustc -vV | sed -n 's/^host: //p')"
 
 echo "==> build"
 cargo build --workspace --tests --bins
