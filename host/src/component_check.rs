@@ -162,21 +162,34 @@ impl WorkerChecker {
 }
 
 /// The worker side: caps its own resources, reads a package from stdin,
-/// checks it and writes one [`WorkerAnswer`] to stdout. Exits 0 whenever it
-/// answered.
+/// checks it and writes one [`WorkerAnswer`] to stdout. Once the limits are
+/// set, every outcome is an answer, running out of memory included.
 pub fn run_worker(limits: &EngineLimits, memory_bytes: u64, cpu_seconds: u64) -> std::io::Result<()> {
     // Limits first, before a single byte of the untrusted package is read.
     rlimit::setrlimit(rlimit::Resource::AS, memory_bytes, memory_bytes)?;
     rlimit::setrlimit(rlimit::Resource::CPU, cpu_seconds, cpu_seconds.saturating_add(1))?;
     let mut input = Vec::new();
-    std::io::stdin().take(MAX_WORKER_INPUT_BYTES).read_to_end(&mut input)?;
-    let answer = match check_package_bytes(limits, &input) {
+    let read = std::io::stdin().take(MAX_WORKER_INPUT_BYTES).read_to_end(&mut input);
+    let result = match read {
+        Ok(_) => check_package_bytes(limits, &input),
+        Err(e) => Err(("check_failed".to_owned(), format!("reading the package: {e}"))),
+    };
+    let answer = match result {
         Ok(()) => WorkerAnswer { ok: true, code: String::new(), message: String::new() },
+        Err((_, message)) if is_out_of_memory(&message) => {
+            WorkerAnswer { ok: false, code: "check_resource_limit".to_owned(), message }
+        }
         Err((code, message)) => WorkerAnswer { ok: false, code, message },
     };
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer(&mut stdout, &answer).map_err(std::io::Error::other)?;
     stdout.flush()
+}
+
+/// Whether a failure is the worker's address-space cap, not the component:
+/// under the cap, wasmtime's and the system's allocations fail with ENOMEM.
+fn is_out_of_memory(message: &str) -> bool {
+    message.contains("os error 12") || message.contains("Cannot allocate memory") || message.contains("out of memory")
 }
 
 fn check_package_bytes(limits: &EngineLimits, input: &[u8]) -> Result<(), (String, String)> {
@@ -200,7 +213,9 @@ impl magflock_registry_server::ComponentChecker for WorkerChecker {
         let checker = self.clone();
         Box::pin(async move {
             checker.check(&package).await.map_err(|e| match e {
-                CheckFailure::Rejected { code, message } => CheckError::Rejected(format!("{message} [{code}]")),
+                CheckFailure::Rejected { code, message } => {
+                    CheckError::Rejected(format!("{message} [{code}]"))
+                }
                 CheckFailure::Timeout(_) => CheckError::Timeout,
                 CheckFailure::ResourceLimit(_) => CheckError::ResourceLimit,
                 CheckFailure::Unavailable(why) => CheckError::Unavailable(why),

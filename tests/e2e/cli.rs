@@ -101,10 +101,11 @@ fn cli_errors_name_the_file_and_the_reason() {
 async fn up_serves_hello_in_the_demo_project_and_writes_up_json() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = {
+    let free_port = || {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
+    let (port, registry_port) = (free_port(), free_port());
     let wasm = wasm_dir();
     let start = || {
         Command::new(magflock())
@@ -114,6 +115,8 @@ async fn up_serves_hello_in_the_demo_project_and_writes_up_json() {
                 data.to_str().unwrap(),
                 "--port",
                 &port.to_string(),
+                "--registry-port",
+                &registry_port.to_string(),
                 "--wasm-dir",
                 wasm.to_str().unwrap(),
             ])
@@ -136,9 +139,13 @@ async fn up_serves_hello_in_the_demo_project_and_writes_up_json() {
             assert!(child.try_wait().unwrap().is_none(), "magflock up exited early");
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         };
-        for field in ["gateway_url", "control_url", "project", "api_key", "admin_token"] {
+        for field in ["gateway_url", "control_url", "project", "api_key", "admin_token", "registry_url"] {
             assert!(up[field].is_string(), "{field} missing in {up}");
         }
+        // The registry lists the first-party extensions it installed from.
+        let search = format!("{}/v1/extensions?q=hello", up["registry_url"].as_str().unwrap());
+        let found: serde_json::Value = client.get(&search).send().await.unwrap().json().await.unwrap();
+        assert!(found["items"].as_array().unwrap().iter().any(|e| e["name"] == "hello"), "{found}");
         let url = format!("{}/x/demo/hello/", up["gateway_url"].as_str().unwrap());
         let r = client.get(&url).bearer_auth(up["api_key"].as_str().unwrap()).send().await.unwrap();
         assert_eq!(r.status(), 200);

@@ -78,7 +78,8 @@ pub async fn open(
     check_timeout: Duration,
     check_memory_bytes: u64,
 ) -> miette::Result<magflock_registry_server::Registry> {
-    let mut checker = WorkerChecker::current_exe().into_diagnostic().wrap_err("locating the magflock binary")?;
+    let mut checker =
+        WorkerChecker::current_exe().into_diagnostic().wrap_err("locating the magflock binary")?;
     checker.timeout = check_timeout;
     checker.memory_bytes = check_memory_bytes;
     magflock_registry_server::Registry::open(config, Arc::new(checker))
@@ -132,13 +133,11 @@ pub async fn run(cmd: RegistryCommand) -> miette::Result<()> {
             Ok(())
         }
         RegistryCommand::CheckComponent(args) => {
+            // On this thread: a worker process checks one package and exits,
+            // and a new thread may not fit under its memory cap.
             let limits = crate::engine::EngineLimits::default();
-            tokio::task::spawn_blocking(move || {
-                crate::component_check::run_worker(&limits, args.memory_bytes, args.cpu_seconds)
-            })
-            .await
-            .map_err(|e| miette::miette!("component check worker: {e}"))?
-            .map_err(|e| miette::miette!("component check worker: {e}"))
+            crate::component_check::run_worker(&limits, args.memory_bytes, args.cpu_seconds)
+                .map_err(|e| miette::miette!("component check worker: {e}"))
         }
     }
 }

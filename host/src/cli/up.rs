@@ -1,7 +1,9 @@
 //! `magflock up`: the embedded default. SQLite control plane and packages in
-//! a data directory, a dev publisher key trusted, the first-party extensions
-//! signed with it and installed into a `demo` project; prints the URLs and a
-//! demo API key and writes them to `<data-dir>/up.json` for scripts.
+//! a data directory, a registry beside the host (its own SQLite store and
+//! blob directory), a dev publisher key registered there and trusted by the
+//! host, the first-party extensions signed with it, published, and installed
+//! from the registry into a `demo` project; prints the URLs and a demo API key
+//! and writes them to `<data-dir>/up.json` for scripts.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,12 +11,16 @@ use std::time::Duration;
 use clap::Args;
 use miette::{IntoDiagnostic, Result, WrapErr, miette};
 
-use crate::config::HostConfig;
+use crate::config::{HostConfig, RegistryLink};
 use crate::state::AppState;
 
 /// First-party extensions `up` installs into the demo project.
 const FIRST_PARTY: &[&str] = &["hello"];
 const DEMO_PROJECT: &str = "demo";
+/// The publisher the dev key belongs to in the local registry.
+const DEV_PUBLISHER: &str = "magflock";
+/// This host's name in the local registry.
+const LOCAL_HOST: &str = "local";
 
 #[derive(Args, Debug)]
 pub struct UpArgs {
@@ -24,6 +30,9 @@ pub struct UpArgs {
     /// Port on 127.0.0.1 for the control API and the app gateway.
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
+    /// Port on 127.0.0.1 for the registry (default: the next one).
+    #[arg(long)]
+    pub registry_port: Option<u16>,
     /// Built first-party components (`scripts/build-wasm.sh` output).
     #[arg(long, default_value = "build/wasm")]
     pub wasm_dir: PathBuf,
@@ -83,9 +92,59 @@ pub async fn run(args: UpArgs) -> Result<()> {
         super::package::generate_keys(&dev_key_prefix, Some("dev"), false)?
     };
 
+    // The registry: its own store and blobs under the data directory.
+    let registry_port = args.registry_port.unwrap_or_else(|| args.port.saturating_add(1));
+    let registry_dir = data_dir.join("registry");
+    let registry = super::registry::open(
+        magflock_registry_server::RegistryConfig::new(
+            registry_dir.clone(),
+            String::new(),
+            admin_token.clone(),
+            crate::config::HOST_API_VERSION,
+        ),
+        crate::component_check::DEFAULT_CHECK_TIMEOUT,
+        crate::component_check::DEFAULT_CHECK_MEMORY_BYTES,
+    )
+    .await?;
+    registry
+        .register_publisher_key(DEV_PUBLISHER, dev_key.public_key())
+        .await
+        .map_err(|e| miette!("registering the dev key in the registry: {e}"))?;
+    let host_token = match std::fs::read_to_string(registry_dir.join("host-token")) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
+        _ => {
+            // The name is taken when an earlier token's file was lost.
+            let token = match registry.create_host_token(LOCAL_HOST).await {
+                Ok(t) => t,
+                Err(_) => {
+                    let name = format!("{LOCAL_HOST}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+                    registry
+                        .create_host_token(&name)
+                        .await
+                        .map_err(|e| miette!("registry host token: {e}"))?
+                }
+            };
+            write_private(&registry_dir.join("host-token"), &token)?;
+            token
+        }
+    };
+    let registry_listener =
+        tokio::net::TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], registry_port)))
+            .await
+            .into_diagnostic()
+            .wrap_err_with(|| format!("port {registry_port} is busy; pass --registry-port to use another"))?;
+    let registry_url = format!("http://127.0.0.1:{registry_port}");
+    let registry_app = magflock_registry_server::app(registry.clone());
+    let registry_server = tokio::spawn(async move {
+        axum::serve(registry_listener, registry_app)
+            .with_graceful_shutdown(crate::server::shutdown_signal())
+            .await
+    });
+
     let url = args.database_url.clone().unwrap_or_else(|| super::sqlite_url(data_dir));
     let mut config = HostConfig::new(data_dir.clone(), url, admin_token.clone());
     config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    config.registry = Some(RegistryLink { url: registry_url.clone(), host_token: Some(host_token) });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .into_diagnostic()
@@ -122,34 +181,45 @@ pub async fn run(args: UpArgs) -> Result<()> {
         }
     };
 
-    // First-party extensions, signed with the dev key and installed.
+    // First-party extensions: signed with the dev key, published to the
+    // registry, installed from it like anyone else's.
     for name in FIRST_PARTY {
         let dir = args.wasm_dir.join(name);
-        let pkg = super::package::pack_files(&dir.join("extension.toml"), &dir.join("component.wasm"))
+        let mut pkg = super::package::pack_files(&dir.join("extension.toml"), &dir.join("component.wasm"))
             .wrap_err_with(|| {
                 format!("first-party extension `{name}` is not built; run scripts/build-wasm.sh")
             })?;
-        let mut pkg = pkg;
         magflock_registry::sign_package(&mut pkg, &dev_key);
-        let caps: Vec<String> = pkg.manifest().capabilities().iter().map(|c| c.as_str().to_owned()).collect();
-        let current = state.store.get_installation(DEMO_PROJECT, name).await.map_err(|e| miette!("{e}"))?;
-        if let Some(cur) = &current {
-            if cur.package_id == pkg.package_id() && cur.state == magflock_store::InstallationState::Active {
-                continue;
+        let version = pkg.manifest().version().clone();
+        match registry.publish(&pkg.to_bytes()).await {
+            Ok(p) if p.created => println!("published {name}@{version} to the registry"),
+            Ok(_) => {}
+            // A rebuilt component under an unchanged version: the registry
+            // keeps the bytes it has (versions are immutable).
+            Err(e) if e.code() == "version_exists" => {
+                eprintln!(
+                    "note: {name}@{version} was rebuilt; the registry keeps the published bytes (bump the version to publish)"
+                )
             }
-            crate::install::uninstall(&state, DEMO_PROJECT, name, "up").await.map_err(|e| miette!("{e}"))?;
+            Err(e) => return Err(miette!("publishing {name}@{version} [{}]: {e}", e.code())),
         }
-        let pb = spinner(format!("installing {name} (verifying, compiling, linking)"));
-        let r = crate::install::install_package(
+        let caps: Vec<String> = pkg.manifest().capabilities().iter().map(|c| c.as_str().to_owned()).collect();
+        let range = semver::VersionReq::parse(&format!("={version}")).into_diagnostic()?;
+        let pb = spinner(format!("installing {name} (downloading, verifying, compiling, linking)"));
+        let r = crate::install::install_from_registry(
             &state,
             DEMO_PROJECT,
-            &pkg.to_bytes(),
+            name,
+            &range,
             crate::install::InstallOptions::new(&caps, "up"),
         )
         .await;
         pb.finish_and_clear();
-        r.map_err(|e| miette!("installing {name} [{}]: {e}", e.code()))?;
-        println!("installed {name}@{}", pkg.manifest().version());
+        match r {
+            Ok(_) => println!("installed {name}@{version}"),
+            Err(e) if matches!(e.code(), "already_installed" | "downgrade_refused") => {}
+            Err(e) => return Err(miette!("installing {name} [{}]: {e}", e.code())),
+        }
     }
 
     let base = format!("http://127.0.0.1:{}", args.port);
@@ -159,6 +229,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         "project": DEMO_PROJECT,
         "api_key": api_key,
         "admin_token": admin_token,
+        "registry_url": registry_url,
     });
     let up_json = data_dir.join("up.json");
     write_private(&up_json, &serde_json::to_string_pretty(&info).into_diagnostic()?)?;
@@ -166,11 +237,18 @@ pub async fn run(args: UpArgs) -> Result<()> {
     println!("MagFlock is up.");
     println!("  gateway   {base}/x/{DEMO_PROJECT}/<extension>/...");
     println!("  control   {base}/v1   (OpenAPI: {base}/openapi.json)");
+    println!("  registry  {registry_url}/v1/extensions   (admin token below)");
     println!("  project   {DEMO_PROJECT}");
     println!("  api key   {api_key}");
     println!("  admin     {admin_token}");
     println!("  written   {}", up_json.display());
     println!();
     println!("  try: curl -H 'Authorization: Bearer {api_key}' {base}/x/{DEMO_PROJECT}/hello/");
-    crate::server::serve(state, listener, crate::server::shutdown_signal()).await.into_diagnostic()
+    let served = crate::server::serve(state, listener, crate::server::shutdown_signal()).await;
+    // The registry stops on the same signal.
+    match registry_server.await {
+        Ok(r) => r.into_diagnostic().wrap_err("registry server")?,
+        Err(e) => return Err(miette!("registry server: {e}")),
+    }
+    served.into_diagnostic()
 }
