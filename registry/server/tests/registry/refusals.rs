@@ -30,6 +30,16 @@ async fn too_large(t: &TestRegistry) {
     let body: Value = serde_json::from_slice(&bytes).expect("problem");
     assert_eq!(body["code"], "package_too_large");
     t.assert_nothing_stored().await;
+
+    // A declared length above the limit is refused before the body is read.
+    let req = axum::http::Request::post("/v1/packages")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-length", (TEST_MAX_PACKAGE_BYTES + 1).to_string())
+        .body(Body::from_stream(futures::stream::pending::<Result<Vec<u8>, std::io::Error>>()))
+        .expect("request");
+    let resp = tower::ServiceExt::oneshot(t.app.clone(), req).await.expect("infallible");
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    t.assert_nothing_stored().await;
 }
 both_engines!(too_large);
 
