@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod auth;
 mod browse;
 mod community;
 mod openapi;

@@ -31,3 +31,13 @@ async fn served_document_and_problems(t: &TestRegistry) {
     snapshot(|| insta::assert_json_snapshot!("problem_not_found", problem));
 }
 both_engines!(served_document_and_problems);
+
+/// A publish refusal's problem body, as clients see it.
+async fn refusal_problem_body(t: &TestRegistry) {
+    let key = t.publisher("acme", 1).await;
+    t.publish(package("hello", "1.0.0", &key)).await;
+    let other = signed_with(&manifest("hello", "1.0.0", ""), component(b"other"), &key);
+    let (_, problem) = t.publish(other).await;
+    snapshot(|| insta::assert_json_snapshot!("problem_version_exists", problem));
+}
+both_engines!(refusal_problem_body);
