@@ -23,7 +23,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use magflock_registry::keys::is_key_id;
 use magflock_registry::{Package, PackageError, SignatureError, TrustStore, verify_package};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::blobs::{BlobError, sha256_hex};
@@ -57,7 +57,7 @@ pub trait ComponentChecker: Send + Sync + 'static {
 }
 
 /// A published version, as answered to the publisher.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Published {
     pub name: String,
     pub version: String,

@@ -10,7 +10,7 @@ use crate::store::StoreError;
 use crate::{BlobError, RegistryError};
 
 /// An RFC 9457 problem document.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI naming the problem type.
     #[serde(rename = "type")]

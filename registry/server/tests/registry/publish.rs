@@ -45,6 +45,19 @@ async fn publish_then_get_and_download(t: &TestRegistry) {
     let b64 = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
     assert_eq!(h["content-digest"], format!("sha-256=:{b64}:").as_str());
 
+    // The answers read back into the crate's typed models (what clients use).
+    let typed: magflock_registry_server::Published =
+        serde_json::from_value(published.clone()).expect("Published");
+    assert_eq!(typed.sha256, sha);
+    let (_, ext) = t.json(Method::GET, "/v1/extensions/hello", None, None).await;
+    let ext: magflock_registry_server::api::browse::ExtensionDetail =
+        serde_json::from_value(ext).expect("detail");
+    assert_eq!(ext.summary.latest_version.as_deref(), Some("1.2.0"));
+    assert_eq!(ext.versions[0].capabilities, ["logging", "kv"]);
+    let detail: magflock_registry_server::api::browse::VersionDetail =
+        serde_json::from_value(v).expect("version");
+    assert!(detail.manifest.contains("kv = true"));
+
     let (s, body) = t.json(Method::GET, "/v1/extensions/hello/versions/9.9.9", None, None).await;
     assert_eq!((s, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("version_not_found")));
     let (s, body) = t.json(Method::GET, "/v1/extensions/nope", None, None).await;

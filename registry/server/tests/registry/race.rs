@@ -54,3 +54,22 @@ async fn concurrent_first_publishes_of_one_name(t: &TestRegistry) {
     assert_eq!(t.blob_digests().len(), 1);
 }
 both_engines!(concurrent_first_publishes_of_one_name);
+
+/// The same bytes published twice at once: one 201, one 200 with the same
+/// body, one row, one blob.
+async fn concurrent_identical_publishes(t: &TestRegistry) {
+    let key = t.publisher("acme", 1).await;
+    let bytes = package("hello", "1.0.0", &key);
+    let call = |bytes: Vec<u8>| {
+        let body = Some(Body::from(bytes));
+        t.call(Method::POST, "/v1/packages", Some(ADMIN), body, "application/octet-stream")
+    };
+    let ((sa, _, a), (sb, _, b)) = tokio::join!(call(bytes.clone()), call(bytes));
+    let mut statuses = [sa, sb];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CREATED]);
+    assert_eq!(a, b);
+    assert_eq!(t.count("versions").await, 1);
+    assert_eq!(t.blob_digests().len(), 1);
+}
+both_engines!(concurrent_identical_publishes);
