@@ -125,6 +125,22 @@ impl Registry {
         Ok(token)
     }
 
+    /// Issues a new token for `name`, creating the host if needed and
+    /// replacing any earlier token (for `magflock up`, which cannot read back
+    /// a token it issued on an earlier run).
+    pub async fn reset_host_token(&self, name: &str) -> Result<String, RegistryError> {
+        if !store::is_valid_slug(name) {
+            return Err(RegistryError::Config(format!(
+                "host name `{}` must be 1-63 lower-case letters, digits and single dashes",
+                name.escape_debug()
+            )));
+        }
+        let token = auth::new_host_token()?;
+        self.store().set_host_token(name, &auth::token_hash(&token)).await?;
+        self.store().audit(auth::ADMIN_ACTOR, "host.token_reset", Some(name), serde_json::json!({})).await?;
+        Ok(token)
+    }
+
     /// Registers `key` for `publisher`, creating the publisher if it does
     /// not exist. Idempotent when the key is already registered to that
     /// publisher (revoked or not: the existing row is returned);

@@ -197,5 +197,18 @@ async fn library_helpers(t: &TestRegistry) {
     let token = t.registry.create_host_token("local").await.expect("token");
     assert!(token.starts_with("mfh_"));
     assert!(t.registry.create_host_token("local").await.is_err());
+
+    // A reset token replaces the old one at once.
+    let reset = t.registry.reset_host_token("local").await.expect("reset");
+    let report = json!({"version": "1.0.0", "active": true});
+    let (s, _) =
+        t.json(Method::PUT, "/v1/installations/demo/hello", Some(&token), Some(report.clone())).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) =
+        t.json(Method::PUT, "/v1/installations/demo/hello", Some(&reset), Some(report.clone())).await;
+    assert_eq!(s, StatusCode::OK);
+    let fresh = t.registry.reset_host_token("fresh-host").await.expect("new host");
+    let (s, _) = t.json(Method::PUT, "/v1/installations/demo/hello", Some(&fresh), Some(report)).await;
+    assert_eq!(s, StatusCode::OK);
 }
 both_engines!(library_helpers);
