@@ -30,7 +30,8 @@ use crate::blobs::{BlobError, sha256_hex};
 use crate::store::{InsertOutcome, NewVersion, PublisherKey, StoreError, VersionRecord};
 use crate::{Registry, auth};
 
-/// The outer bound on one component check, whatever the checker does.
+/// The default outer bound on one component check, whatever the checker does
+/// (see [`Registry::with_check_timeout`]).
 pub const CHECK_OUTER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why the host's linker check refused or could not check a component.
@@ -247,7 +248,7 @@ impl Registry {
 
         let check = self.checker().check(package.clone());
         let checked =
-            tokio::time::timeout(CHECK_OUTER_TIMEOUT, check).await.unwrap_or(Err(CheckError::Timeout));
+            tokio::time::timeout(self.check_timeout(), check).await.unwrap_or(Err(CheckError::Timeout));
         if let Err(error) = checked {
             return Err(PublishError::Check { name, version, error });
         }

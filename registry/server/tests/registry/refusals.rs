@@ -175,3 +175,29 @@ async fn publish_needs_admin(t: &TestRegistry) {
     t.assert_nothing_stored().await;
 }
 both_engines!(publish_needs_admin);
+
+/// A checker that never answers is cut off by the registry's own bound:
+/// 422 `check_timeout`, nothing stored.
+async fn checker_that_hangs_is_cut_off(t: &TestRegistry) {
+    struct Hangs;
+    impl magflock_registry_server::ComponentChecker for Hangs {
+        fn check(
+            &self,
+            _: std::sync::Arc<magflock_registry::Package>,
+        ) -> futures::future::BoxFuture<'static, Result<(), magflock_registry_server::CheckError>> {
+            Box::pin(futures::future::pending())
+        }
+    }
+    let key = t.publisher("acme", 1).await;
+    let config = t.registry.config().clone();
+    let registry = magflock_registry_server::Registry::open(config, std::sync::Arc::new(Hangs))
+        .await
+        .expect("open")
+        .with_check_timeout(std::time::Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    let err = registry.publish(&package("hello", "1.0.0", &key)).await.expect_err("refused");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!((err.code(), err.status()), ("check_timeout", 422));
+    t.assert_nothing_stored().await;
+}
+both_engines!(checker_that_hangs_is_cut_off);
