@@ -51,6 +51,7 @@ struct Inner {
     store: RegistryStore,
     blobs: Arc<dyn BlobStore>,
     checker: Arc<dyn ComponentChecker>,
+    check_timeout: std::time::Duration,
 }
 
 /// The registry: configuration, store, blobs and the component checker.
@@ -91,7 +92,29 @@ impl Registry {
             return Err(RegistryError::Config("max_package_bytes must be above 0".to_owned()));
         }
         let store = RegistryStore::connect(&config.effective_database_url()).await?;
-        Ok(Registry { inner: Arc::new(Inner { config, store, blobs, checker }) })
+        let check_timeout = publish::CHECK_OUTER_TIMEOUT;
+        Ok(Registry { inner: Arc::new(Inner { config, store, blobs, checker, check_timeout }) })
+    }
+
+    /// The same registry with another outer bound on one component check
+    /// (default [`publish::CHECK_OUTER_TIMEOUT`]). The checker should bound
+    /// itself well within it; this is the safety net.
+    pub fn with_check_timeout(self, check_timeout: std::time::Duration) -> Registry {
+        let inner = &self.inner;
+        Registry {
+            inner: Arc::new(Inner {
+                config: inner.config.clone(),
+                store: inner.store.clone(),
+                blobs: inner.blobs.clone(),
+                checker: inner.checker.clone(),
+                check_timeout,
+            }),
+        }
+    }
+
+    /// The outer bound on one component check.
+    pub fn check_timeout(&self) -> std::time::Duration {
+        self.inner.check_timeout
     }
 
     pub fn config(&self) -> &RegistryConfig {
@@ -122,6 +145,22 @@ impl Registry {
         let token = auth::new_host_token()?;
         self.store().create_host(name, &auth::token_hash(&token)).await?;
         self.store().audit(auth::ADMIN_ACTOR, "host.create", Some(name), serde_json::json!({})).await?;
+        Ok(token)
+    }
+
+    /// Issues a new token for `name`, creating the host if needed and
+    /// replacing any earlier token (for `magflock up`, which cannot read back
+    /// a token it issued on an earlier run).
+    pub async fn reset_host_token(&self, name: &str) -> Result<String, RegistryError> {
+        if !store::is_valid_slug(name) {
+            return Err(RegistryError::Config(format!(
+                "host name `{}` must be 1-63 lower-case letters, digits and single dashes",
+                name.escape_debug()
+            )));
+        }
+        let token = auth::new_host_token()?;
+        self.store().set_host_token(name, &auth::token_hash(&token)).await?;
+        self.store().audit(auth::ADMIN_ACTOR, "host.token_reset", Some(name), serde_json::json!({})).await?;
         Ok(token)
     }
 

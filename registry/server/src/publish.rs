@@ -23,14 +23,15 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use magflock_registry::keys::is_key_id;
 use magflock_registry::{Package, PackageError, SignatureError, TrustStore, verify_package};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::blobs::{BlobError, sha256_hex};
 use crate::store::{InsertOutcome, NewVersion, PublisherKey, StoreError, VersionRecord};
 use crate::{Registry, auth};
 
-/// The outer bound on one component check, whatever the checker does.
+/// The default outer bound on one component check, whatever the checker does
+/// (see [`Registry::with_check_timeout`]).
 pub const CHECK_OUTER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why the host's linker check refused or could not check a component.
@@ -57,7 +58,7 @@ pub trait ComponentChecker: Send + Sync + 'static {
 }
 
 /// A published version, as answered to the publisher.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Published {
     pub name: String,
     pub version: String,
@@ -119,6 +120,9 @@ pub enum PublishError {
     Store(#[from] StoreError),
     #[error("blob storage: {0}")]
     Blob(#[from] BlobError),
+    /// A bug or a panic in validation; logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl PublishError {
@@ -143,6 +147,7 @@ impl PublishError {
             },
             PublishError::Store(_) => "database_unavailable",
             PublishError::Blob(_) => "storage_unavailable",
+            PublishError::Internal(_) => "internal",
         }
     }
 
@@ -156,6 +161,7 @@ impl PublishError {
             PublishError::Check { error: CheckError::Unavailable(_), .. }
             | PublishError::Store(_)
             | PublishError::Blob(_) => 503,
+            PublishError::Internal(_) => 500,
             _ => 422,
         }
     }
@@ -169,7 +175,14 @@ impl Registry {
         if bytes.len() > max {
             return Err(PublishError::TooLarge { len: bytes.len(), max });
         }
-        let package = Package::from_bytes(bytes).map_err(PublishError::Package)?;
+        // Parsing and hashing tens of MiB is CPU work: off the async workers.
+        let owned = bytes.to_vec();
+        let (package, sha256, owned) = blocking(move || {
+            let package = Package::from_bytes(&owned).map_err(PublishError::Package)?;
+            let sha256 = sha256_hex(&owned);
+            Ok((Arc::new(package), sha256, owned))
+        })
+        .await?;
         let manifest = package.manifest();
         let name = manifest.name().to_string();
         let version = manifest.version().to_string();
@@ -190,13 +203,19 @@ impl Registry {
             })?;
             trust.insert(public);
         }
-        let statement = verify_package(&package, &trust).map_err(PublishError::Signature)?;
+        let (statement, package_id) = {
+            let package = package.clone();
+            blocking(move || {
+                let statement = verify_package(&package, &trust).map_err(PublishError::Signature)?;
+                Ok((statement, package.package_id()))
+            })
+            .await?
+        };
         // verify_package only accepts a key from `trust`, so `key` is set here.
         let Some(key) = key.filter(|k| k.key_id == statement.key_id) else {
             return Err(PublishError::UnknownKey { key_id: statement.key_id });
         };
 
-        let sha256 = sha256_hex(bytes);
         if let Some(existing) = self.store().get_version(&name, &version).await? {
             return if existing.sha256 == sha256 {
                 Ok(Published::from_record(&existing, false))
@@ -215,7 +234,7 @@ impl Registry {
             version: version.clone(),
             description: manifest.description().to_owned(),
             keywords: manifest.keywords().to_vec(),
-            package_id: package.package_id(),
+            package_id,
             sha256: sha256.clone(),
             component_sha256: statement.component_sha256.clone(),
             manifest_sha256: statement.manifest_sha256.clone(),
@@ -227,14 +246,14 @@ impl Registry {
             manifest: manifest.to_canonical_toml(),
         };
 
-        let check = self.checker().check(Arc::new(package));
+        let check = self.checker().check(package.clone());
         let checked =
-            tokio::time::timeout(CHECK_OUTER_TIMEOUT, check).await.unwrap_or(Err(CheckError::Timeout));
+            tokio::time::timeout(self.check_timeout(), check).await.unwrap_or(Err(CheckError::Timeout));
         if let Err(error) = checked {
             return Err(PublishError::Check { name, version, error });
         }
 
-        let stored = self.blobs().put(bytes.to_vec()).await?;
+        let stored = self.blobs().put(owned).await?;
         debug_assert_eq!(stored, sha256);
         let outcome = match self.store().insert_version(&new).await {
             Ok(outcome) => outcome,
@@ -305,4 +324,13 @@ impl Registry {
             Err(e) => tracing::warn!(error = %e, sha256, "could not check whether a blob is referenced"),
         }
     }
+}
+
+/// Runs CPU-bound validation on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, PublishError> + Send + 'static,
+) -> Result<T, PublishError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| PublishError::Internal(format!("validation task failed: {e}")))?
 }

@@ -170,7 +170,7 @@ pub struct RevokeKey {
 }
 
 /// A key after its revocation.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RevokedKey {
     #[serde(flatten)]
     pub key: PublisherKey,
@@ -217,7 +217,7 @@ pub struct RotateKey {
 }
 
 /// The new key of a rotation, with the key it replaced.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RotatedKey {
     #[serde(flatten)]
     pub key: PublisherKey,
@@ -272,7 +272,7 @@ pub struct CreateHost {
 }
 
 /// A new host and its token (shown once).
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HostToken {
     pub name: String,
     pub token: String,

@@ -60,7 +60,7 @@ async fn list_extensions(State(registry): S, ApiQuery(q): ApiQuery<SearchQuery>)
 }
 
 /// An extension with every version, newest first.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ExtensionDetail {
     #[serde(flatten)]
     pub summary: ExtensionSummary,
@@ -79,7 +79,7 @@ async fn get_extension(State(registry): S, Path(name): Path<String>) -> ApiResul
 }
 
 /// One version with its canonical manifest.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VersionDetail {
     #[serde(flatten)]
     pub version: VersionRecord,

@@ -47,7 +47,7 @@ pub struct ReportInstallation {
 }
 
 /// The installation as recorded.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InstallationReport {
     pub host: String,
     pub project: String,

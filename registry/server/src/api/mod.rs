@@ -19,6 +19,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::Registry;
 
+/// Largest JSON request body (hostile input: the largest legitimate one, a
+/// rating with a 2000-character review, is under 10 KiB).
+pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -47,9 +51,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(registry: Registry) -> Router {
     let (router, api) = routes().split_for_parts();
     let api = Arc::new(api);
-    // Request bodies (package uploads above all) are cut off at this size
-    // while they stream in: a Content-Length above it is refused at once.
-    let body_limit = DefaultBodyLimit::max(registry.config().max_package_bytes);
+    // JSON bodies are small; package uploads read their own body under
+    // `max_package_bytes` (see `packages::publish`).
+    let body_limit = DefaultBodyLimit::max(MAX_JSON_BODY_BYTES);
     router
         .route(
             "/openapi.json",

@@ -1,12 +1,12 @@
 //! Package routes: publish (admin), download (public), yank and un-yank (admin).
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use http_body_util::LengthLimitError;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -42,23 +42,37 @@ pub fn router() -> OpenApiRouter<Registry> {
         (status = 409, body = Problem, description = "version_exists"),
         (status = 413, body = Problem, description = "package_too_large"),
         (status = 422, body = Problem, description = "signature, key, host API or component refused")))]
-async fn publish(
-    State(registry): S,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
+async fn publish(State(registry): S, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    // The token is checked before a byte of the body is read, so callers
+    // without it cannot make the registry buffer uploads.
     require_admin(&registry, &headers)?;
-    let body = body.map_err(|rej| {
-        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "package_too_large",
-                format!("packages are limited to {} bytes", registry.config().max_package_bytes),
-            )
-        } else {
-            ApiError::bad_request("invalid_body", rej.body_text())
+    let max = registry.config().max_package_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "package_too_large",
+            format!("packages are limited to {max} bytes"),
+        )
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(too_large());
+    }
+    // Read at most `max` bytes: a body without (or lying about) its length
+    // is cut off while it streams in.
+    let body = match axum::body::to_bytes(body, max).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let e = e.into_inner();
+            if e.downcast_ref::<LengthLimitError>().is_some() {
+                return Err(too_large());
+            }
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!("the request body could not be read: {e}"),
+            ));
         }
-    })?;
+    };
     let published = registry.publish(&body).await?;
     let status = if published.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(published)).into_response())

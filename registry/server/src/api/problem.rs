@@ -10,7 +10,7 @@ use crate::store::StoreError;
 use crate::{BlobError, RegistryError};
 
 /// An RFC 9457 problem document.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI naming the problem type.
     #[serde(rename = "type")]
@@ -107,6 +107,7 @@ impl From<PublishError> for ApiError {
         match e {
             PublishError::Store(s) => s.into(),
             PublishError::Blob(b) => b.into(),
+            PublishError::Internal(m) => Self::internal(&m),
             other => {
                 let status = StatusCode::from_u16(other.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
                 Self::new(status, other.code(), other.to_string())

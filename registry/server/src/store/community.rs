@@ -22,6 +22,26 @@ impl RegistryStore {
         Ok(Host { name: name.to_owned(), created_at })
     }
 
+    /// Creates the host or replaces its token hash (the old token stops
+    /// working at once).
+    pub async fn set_host_token(&self, name: &str, token_hash: &str) -> Result<Host, StoreError> {
+        let created_at = now_ms();
+        sqlx::query(
+            "INSERT INTO hosts (name, token_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash",
+        )
+        .bind(name)
+        .bind(token_hash)
+        .bind(created_at)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT name, created_at FROM hosts WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Host { name: row.try_get("name")?, created_at: row.try_get("created_at")? })
+    }
+
     /// The host whose token hashes to `token_hash`. The token is 256 random
     /// bits, so looking its hash up by equality leaks nothing useful.
     pub async fn host_by_token_hash(&self, token_hash: &str) -> Result<Option<Host>, StoreError> {

@@ -1,15 +1,16 @@
 //! Rows the registry store returns and the inputs it takes.
 //!
-//! Plain structs serialized as they are by the HTTP layer. Timestamps are
+//! Plain structs serialized as they are by the HTTP layer (and deserializable,
+//! so clients such as the host can read the API's answers with them). Timestamps are
 //! unix milliseconds; counters are `i64` because both engines store BIGINT.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Why a publisher key was revoked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RevocationReason {
     /// Replaced by a newer key; versions published before the revocation stay valid.
@@ -36,7 +37,7 @@ impl RevocationReason {
 }
 
 /// A publisher's signing key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PublisherKey {
     /// 32 lowercase hex characters (first 16 bytes of sha256 of the key).
     pub key_id: String,
@@ -50,7 +51,7 @@ pub struct PublisherKey {
 }
 
 /// A publisher with its keys (revoked ones included).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Publisher {
     pub name: String,
     pub display_name: Option<String>,
@@ -59,7 +60,7 @@ pub struct Publisher {
 }
 
 /// A published version as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VersionRecord {
     pub extension: String,
     pub version: String,
@@ -121,7 +122,7 @@ pub enum InsertOutcome {
 }
 
 /// Installation and rating counters of one extension.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Stats {
     /// Distinct (host, project) pairs that ever reported an installation.
     pub total_installations: i64,
@@ -135,7 +136,7 @@ pub struct Stats {
 }
 
 /// One extension in a listing.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ExtensionSummary {
     pub name: String,
     pub description: String,
@@ -147,14 +148,14 @@ pub struct ExtensionSummary {
 }
 
 /// A page of a listing.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: i64,
 }
 
 /// One project's rating of an extension.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Rating {
     /// `host/project`.
     pub project_ref: String,
@@ -164,14 +165,14 @@ pub struct Rating {
 }
 
 /// A registered host (its token hash never leaves the store).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Host {
     pub name: String,
     pub created_at: i64,
 }
 
 /// An audit record.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub actor: String,

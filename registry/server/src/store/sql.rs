@@ -1,6 +1,7 @@
 //! A minimal builder for the few queries whose text depends on the caller's
-//! filter (the same as the host store's). It numbers placeholders `$1, $2,
-//! ...`, which both engines accept (sqlx's `QueryBuilder<Any>` writes `?`, which PostgreSQL does not).
+//! input (the same as the host store's). It numbers placeholders `$1, $2,
+//! ...`, which both engines accept; sqlx's `QueryBuilder<Any>` writes `?`,
+//! which PostgreSQL does not.
 
 use sqlx::any::{Any, AnyArguments};
 use sqlx::query::Query;
