@@ -189,7 +189,9 @@ pub fn run_worker(limits: &EngineLimits, memory_bytes: u64, cpu_seconds: u64) ->
 /// Whether a failure is the worker's address-space cap, not the component:
 /// under the cap, wasmtime's and the system's allocations fail with ENOMEM.
 fn is_out_of_memory(message: &str) -> bool {
-    message.contains("os error 12") || message.contains("Cannot allocate memory") || message.contains("out of memory")
+    message.contains("os error 12")
+        || message.contains("Cannot allocate memory")
+        || message.contains("out of memory")
 }
 
 fn check_package_bytes(limits: &EngineLimits, input: &[u8]) -> Result<(), (String, String)> {

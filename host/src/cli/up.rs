@@ -113,17 +113,11 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let host_token = match std::fs::read_to_string(registry_dir.join("host-token")) {
         Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
         _ => {
-            // The name is taken when an earlier token's file was lost.
-            let token = match registry.create_host_token(LOCAL_HOST).await {
-                Ok(t) => t,
-                Err(_) => {
-                    let name = format!("{LOCAL_HOST}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-                    registry
-                        .create_host_token(&name)
-                        .await
-                        .map_err(|e| miette!("registry host token: {e}"))?
-                }
-            };
+            // Replaces the token of an earlier run whose file was lost.
+            let token = registry
+                .reset_host_token(LOCAL_HOST)
+                .await
+                .map_err(|e| miette!("registry host token: {e}"))?;
             write_private(&registry_dir.join("host-token"), &token)?;
             token
         }
