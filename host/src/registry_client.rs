@@ -71,6 +71,20 @@ pub struct VersionInfo {
     pub revoked: bool,
     /// sha256 of the package file.
     pub sha256: String,
+    /// Required dependencies (name → semver range).
+    #[serde(default)]
+    pub dependencies: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub optional_dependencies: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub conflicts: std::collections::BTreeMap<String, ConflictInfo>,
+}
+
+/// A declared conflict, as the registry lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConflictInfo {
+    pub version: Option<String>,
+    pub reason: String,
 }
 
 /// An extension and its versions, as the registry lists them.

@@ -401,16 +401,27 @@ async fn get_extension(
     }
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UninstallQuery {
+    /// Also uninstall the extensions that depend on it (otherwise refused,
+    /// 409 `dependents_exist`, naming them).
+    pub cascade: Option<bool>,
+}
+
 /// Uninstall an extension: stops serving, runs its hooks, deletes its data.
 #[utoipa::path(delete, path = "/v1/projects/{project}/extensions/{name}", tag = "extensions",
-    responses((status = 204, description = "uninstalled"), (status = 404, body = Problem)))]
+    params(UninstallQuery),
+    responses((status = 204, description = "uninstalled"), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
 async fn uninstall_extension(
     State(state): S,
     headers: HeaderMap,
     Path((project, name)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<UninstallQuery>,
 ) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
-    if install::uninstall(&state, &project, &name, ADMIN).await? {
+    if install::uninstall(&state, &project, &name, ADMIN, q.cascade.unwrap_or(false)).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::not_found(format!("extension `{name}` is not installed in project `{project}`")))

@@ -97,6 +97,17 @@ impl From<crate::install::InstallError> for ApiError {
             E::Store(s) => s.into(),
             E::Io(io) => ApiError::internal(&io),
             E::InvalidName(_) => Self::bad_request(e.code(), e.to_string()),
+            E::Resolve(f) => {
+                use magflock_resolver::Failure as F;
+                let status = match &f {
+                    F::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+                    F::NotInstalled { .. } => StatusCode::NOT_FOUND,
+                    F::DependentsExist { .. } | F::DowngradeRefused { .. } => StatusCode::CONFLICT,
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                Self::new(status, f.code(), f.to_string())
+            }
+            E::ApprovalRequired(_) => Self::new(StatusCode::CONFLICT, e.code(), e.to_string()),
             E::Registry(r) => r.into(),
             E::AlreadyInstalled { .. } | E::Downgrade { .. } | E::PendingExists { .. } => {
                 Self::new(StatusCode::CONFLICT, e.code(), e.to_string())

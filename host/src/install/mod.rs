@@ -11,6 +11,7 @@ use magflock_registry::{Capability, Package, TrustStore};
 use magflock_store::{Installation, InstallationState, NewInstallation, NewValidation};
 
 mod from_registry;
+pub mod plan;
 
 pub use from_registry::install_from_registry;
 
@@ -68,6 +69,10 @@ pub enum InstallError {
     #[error("extension {0}")]
     InvalidName(String),
     #[error("{0}")]
+    Resolve(magflock_resolver::Failure),
+    #[error("the plan needs these capabilities approved: {}", approval_list(.0))]
+    ApprovalRequired(std::collections::BTreeMap<String, Vec<String>>),
+    #[error("{0}")]
     Registry(#[from] crate::registry_client::RegistryClientError),
     #[error("storage: {0}")]
     Store(#[from] magflock_store::StoreError),
@@ -89,11 +94,17 @@ impl InstallError {
             InstallError::NotRequested { .. } => "capability_not_requested",
             InstallError::UnknownCapability(_) => "unknown_capability",
             InstallError::InvalidName(_) => "invalid_name",
+            InstallError::Resolve(f) => f.code(),
+            InstallError::ApprovalRequired(_) => "approval_required",
             InstallError::Registry(e) => e.code(),
             InstallError::Store(e) => e.code(),
             InstallError::Io(_) => "storage_unavailable",
         }
     }
+}
+
+fn approval_list(m: &std::collections::BTreeMap<String, Vec<String>>) -> String {
+    m.iter().map(|(k, v)| format!("{k}: {}", v.join(", "))).collect::<Vec<_>>().join("; ")
 }
 
 /// The result of an install request.
@@ -248,6 +259,8 @@ pub async fn install_package(
     if let Some(old) = &serving {
         rec.step("version_order", version_order(project, old, pkg.manifest().version(), options)).await?;
     }
+    let graph = plan::check_against_installed(state, project, pkg.manifest(), options.allow_downgrade).await;
+    rec.step("dependencies", graph).await?;
     let mut approved = parse_caps(options.approve)?;
     let requested = pkg.manifest().capabilities();
     if let Some(old) = &serving {
@@ -290,6 +303,8 @@ pub async fn install_package(
     })?;
     let id = inst.id.clone();
     rec.installation = Some(id.clone());
+    let (deps, conflicts) = plan::edges(pkg.manifest());
+    state.store.set_installation_edges(&inst, &deps, &conflicts).await?;
     let action = match &serving {
         None => "extension.install",
         Some(old) if version_of(old) > Some(pkg.manifest().version().clone()) => "extension.downgrade",
@@ -467,13 +482,30 @@ pub async fn approve(
 }
 
 /// Uninstalls: `on-stop` and `on-uninstall` (best effort), stop serving,
-/// mark removed, delete the installation's key-value data.
+/// mark removed, delete the installation's key-value data. Refused while
+/// other installed extensions depend on it (naming them), unless `cascade`,
+/// which removes them too, dependents first, in one transaction.
 pub async fn uninstall(
     state: &AppState,
     project: &str,
     extension: &str,
     actor: &str,
+    cascade: bool,
 ) -> Result<bool, InstallError> {
+    let request = [magflock_resolver::Request::Uninstall { name: extension.to_owned(), cascade }];
+    match plan::make_plan(state, project, &request, false).await {
+        // Not serving: a version pending approval may still be removed below.
+        Err(InstallError::Resolve(magflock_resolver::Failure::NotInstalled { .. })) => {}
+        Err(e) => return Err(e),
+        Ok(planned) if planned.plan.steps.len() > 1 => {
+            if let Some(pending) = state.store.get_pending_installation(project, extension).await? {
+                state.store.mark_removed(&pending.id).await?;
+            }
+            plan::apply(state, project, planned, &std::collections::BTreeMap::new(), actor).await?;
+            return Ok(true);
+        }
+        Ok(_) => {}
+    }
     // A version waiting for approval goes with it.
     let mut removed_pending = false;
     if let Some(pending) = state.store.get_pending_installation(project, extension).await? {

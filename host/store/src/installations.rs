@@ -61,62 +61,73 @@ fn validation_from_row(row: &AnyRow) -> Result<Validation, sqlx::Error> {
     })
 }
 
+/// Inserts an installation row on `conn` (a pooled connection or a
+/// transaction). `Conflict` if the (project, extension) slot for its state
+/// is taken; `NotFound` if the project does not exist.
+pub(crate) async fn insert_installation(
+    conn: &mut sqlx::AnyConnection,
+    new: &NewInstallation,
+) -> Result<Installation, StoreError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = now_ms();
+    let requested = capabilities_to_json(&new.requested_capabilities)?;
+    let approved = capabilities_to_json(&new.approved_capabilities)?;
+    sqlx::query(
+        "INSERT INTO installations (id, project_id, extension, version, state, manifest, \
+         package_id, component_sha256, signer_key_id, requested_capabilities, \
+         approved_capabilities, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+    )
+    .bind(&id)
+    .bind(&new.project_id)
+    .bind(&new.extension)
+    .bind(&new.version)
+    .bind(new.state.as_str())
+    .bind(&new.manifest)
+    .bind(&new.package_id)
+    .bind(&new.component_sha256)
+    .bind(&new.signer_key_id)
+    .bind(requested)
+    .bind(approved)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        insert_error(
+            e,
+            || {
+                format!(
+                    "extension {} already has a version in that state in project {}",
+                    new.extension, new.project_id
+                )
+            },
+            || format!("project {}", new.project_id),
+        )
+    })?;
+    Ok(Installation {
+        id,
+        project_id: new.project_id.clone(),
+        extension: new.extension.clone(),
+        version: new.version.clone(),
+        state: new.state,
+        manifest: new.manifest.clone(),
+        package_id: new.package_id.clone(),
+        component_sha256: new.component_sha256.clone(),
+        signer_key_id: new.signer_key_id.clone(),
+        requested_capabilities: new.requested_capabilities.clone(),
+        approved_capabilities: new.approved_capabilities.clone(),
+        created_at: now,
+        updated_at: now,
+    })
+}
+
 impl Store {
     /// Records a new installation. `Conflict` if the project already has one
     /// for this extension that is not removed; `NotFound` if the project
     /// does not exist.
     pub async fn create_installation(&self, new: &NewInstallation) -> Result<Installation, StoreError> {
-        let id = uuid::Uuid::now_v7().to_string();
-        let now = now_ms();
-        let requested = capabilities_to_json(&new.requested_capabilities)?;
-        let approved = capabilities_to_json(&new.approved_capabilities)?;
-        sqlx::query(
-            "INSERT INTO installations (id, project_id, extension, version, state, manifest, \
-             package_id, component_sha256, signer_key_id, requested_capabilities, \
-             approved_capabilities, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
-        )
-        .bind(&id)
-        .bind(&new.project_id)
-        .bind(&new.extension)
-        .bind(&new.version)
-        .bind(new.state.as_str())
-        .bind(&new.manifest)
-        .bind(&new.package_id)
-        .bind(&new.component_sha256)
-        .bind(&new.signer_key_id)
-        .bind(requested)
-        .bind(approved)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            insert_error(
-                e,
-                || {
-                    format!(
-                        "extension {} already has a version waiting for approval in project {}",
-                        new.extension, new.project_id
-                    )
-                },
-                || format!("project {}", new.project_id),
-            )
-        })?;
-        Ok(Installation {
-            id,
-            project_id: new.project_id.clone(),
-            extension: new.extension.clone(),
-            version: new.version.clone(),
-            state: new.state,
-            manifest: new.manifest.clone(),
-            package_id: new.package_id.clone(),
-            component_sha256: new.component_sha256.clone(),
-            signer_key_id: new.signer_key_id.clone(),
-            requested_capabilities: new.requested_capabilities.clone(),
-            approved_capabilities: new.approved_capabilities.clone(),
-            created_at: now,
-            updated_at: now,
-        })
+        let mut conn = self.pool.acquire().await?;
+        insert_installation(&mut conn, new).await
     }
 
     /// The project's installation of `extension` that is not removed: the

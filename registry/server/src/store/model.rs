@@ -78,6 +78,13 @@ pub struct VersionRecord {
     pub capabilities: Vec<String>,
     /// Dependencies on other extensions (name → semver range).
     pub dependencies: BTreeMap<String, String>,
+    /// Optional dependencies: not installed for this version, but when the
+    /// project has them, their version must be in range (name → range).
+    #[serde(default)]
+    pub optional_dependencies: BTreeMap<String, String>,
+    /// Extensions this version cannot be installed beside.
+    #[serde(default)]
+    pub conflicts: BTreeMap<String, ConflictRecord>,
     /// The manifest in its canonical TOML form.
     #[serde(skip)]
     pub manifest: String,
@@ -89,6 +96,13 @@ pub struct VersionRecord {
     /// and the package is no longer served.
     pub revoked: bool,
     pub revoked_at: Option<i64>,
+}
+
+/// A declared conflict: with every version of the extension, or those in `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConflictRecord {
+    pub version: Option<String>,
+    pub reason: String,
 }
 
 /// What a new version row holds; see [`crate::publish`].

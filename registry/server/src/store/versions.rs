@@ -18,6 +18,8 @@ pub(crate) fn version_from_row(row: &AnyRow) -> Result<VersionRecord, StoreError
     let capabilities: String = row.try_get("capabilities")?;
     let yanked: i64 = row.try_get("yanked")?;
     let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+    let manifest: String = row.try_get("manifest")?;
+    let edges = Edges::of(&manifest);
     Ok(VersionRecord {
         extension: row.try_get("extension")?,
         version: row.try_get("version")?,
@@ -30,16 +32,47 @@ pub(crate) fn version_from_row(row: &AnyRow) -> Result<VersionRecord, StoreError
         key_id: row.try_get("key_id")?,
         host: row.try_get("host_range")?,
         capabilities: parse_json_list(&capabilities, "versions.capabilities")?,
-        // The manifest has no `[dependencies]` yet; when it does, they are
-        // read from the stored canonical manifest text.
-        dependencies: BTreeMap::new(),
-        manifest: row.try_get("manifest")?,
+        dependencies: edges.required,
+        optional_dependencies: edges.optional,
+        conflicts: edges.conflicts,
+        manifest,
         published_at: row.try_get("published_at")?,
         yanked: yanked != 0,
         yank_reason: row.try_get("yank_reason")?,
         revoked: revoked_at.is_some(),
         revoked_at,
     })
+}
+
+/// The dependency and conflict edges a stored manifest declares.
+#[derive(Default)]
+struct Edges {
+    required: BTreeMap<String, String>,
+    optional: BTreeMap<String, String>,
+    conflicts: BTreeMap<String, super::model::ConflictRecord>,
+}
+
+impl Edges {
+    /// Read from the canonical manifest the publish pipeline validated; a
+    /// manifest that no longer parses (never stored so) declares none.
+    fn of(manifest: &str) -> Edges {
+        let Ok(m) = magflock_registry::Manifest::from_toml_str(manifest) else { return Edges::default() };
+        let mut edges = Edges::default();
+        for d in m.dependencies() {
+            let map = if d.optional() { &mut edges.optional } else { &mut edges.required };
+            map.insert(d.name().to_string(), d.req().to_string());
+        }
+        for c in m.conflicts() {
+            edges.conflicts.insert(
+                c.name().to_string(),
+                super::model::ConflictRecord {
+                    version: c.req().map(|r| r.to_string()),
+                    reason: c.reason().to_owned(),
+                },
+            );
+        }
+        edges
+    }
 }
 
 /// Sorts versions newest first by semantic version precedence (unparsable
