@@ -162,6 +162,13 @@ pub struct Planned {
     listed: HashMap<(String, String), VersionInfo>,
 }
 
+impl Planned {
+    /// The registry's listing of `name` at `version`, if it was fetched.
+    pub fn listed(&self, name: &str, version: &semver::Version) -> Option<&VersionInfo> {
+        self.listed.get(&(name.to_owned(), version.to_string()))
+    }
+}
+
 /// Resolves `requests` over the project's whole graph, with the registry's
 /// published versions (or, without `with_registry`, only what is installed:
 /// enough for uninstalls).
