@@ -86,6 +86,14 @@ pub trait Extension {
     fn on_stop() -> Result<(), String> {
         Ok(())
     }
+
+    /// Called on a new version before it replaces `from_version` (the one
+    /// installed). An error aborts the upgrade; the installed version keeps
+    /// serving.
+    fn on_upgrade(from_version: &str) -> Result<(), String> {
+        let _ = from_version;
+        Ok(())
+    }
 }
 
 /// Export a type implementing [`Extension`] as the component's
@@ -108,7 +116,7 @@ macro_rules! export {
 pub mod __private {
     use core::marker::PhantomData;
 
-    use crate::__bindings::exports::magflock::ext::lifecycle;
+    use crate::__bindings::exports::magflock::ext::{lifecycle, upgrade};
     use crate::__bindings::exports::wasi::http::incoming_handler;
     use crate::__bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
     use crate::Extension;
@@ -139,6 +147,12 @@ pub mod __private {
 
         fn on_stop() -> Result<(), String> {
             T::on_stop()
+        }
+    }
+
+    impl<T: Extension> upgrade::Guest for Adapter<T> {
+        fn on_upgrade(from_version: String) -> Result<(), String> {
+            T::on_upgrade(&from_version)
         }
     }
 }

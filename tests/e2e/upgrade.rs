@@ -141,3 +141,68 @@ on_both_databases!(
         assert_eq!(host.call("demo", &key, "/e2e-canary/").await.status(), 404);
     }
 );
+
+on_both_databases!(
+    a_new_version_that_keeps_failing_is_rolled_back_by_the_host,
+    |host: TestHost| async move {
+        let key = host.project("demo").await;
+        let (status, body) = host.install("demo", canary(&host, "1.0.0", ""), "").await;
+        assert_eq!(status, 201, "{body}");
+        // 1.1.0 is a build that burns all its fuel on every call.
+        let broken = host.publisher.guest_package("hostile-fuel", |m| {
+            m.replace("name = \"hostile-fuel\"", "name = \"e2e-canary\"")
+                .replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+        });
+        let (status, body) = host.install("demo", broken, "").await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(installed_version(&host).await, "1.1.0");
+
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            statuses.push(host.call("demo", &key, "/e2e-canary/").await.status().as_u16());
+        }
+        assert!(statuses.iter().all(|s| *s != 200), "{statuses:?}");
+        // The third failure switched back: 1.0.0 serves again, at once.
+        let r = host.call("demo", &key, "/e2e-canary/").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "ok");
+        // The store follows (written in the background) and says why.
+        let mut version = Value::Null;
+        for _ in 0..50 {
+            version = installed_version(&host).await;
+            if version == "1.0.0" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(version, "1.0.0");
+        let steps = host.get_json("/v1/projects/demo/extensions/e2e-canary/validations").await;
+        let rollback = steps.as_array().unwrap().iter().find(|s| s["step"] == "rollback").cloned().unwrap();
+        assert!(rollback["detail"].as_str().unwrap().contains("rolled back to 1.0.0"), "{rollback}");
+        let audit = host.get_json("/v1/audit?project=demo").await;
+        assert!(audit.to_string().contains("extension.rollback"), "{audit}");
+        // The violations that caused it are recorded against 1.1.0.
+        let violations = host.violations("demo", "e2e-canary").await;
+        assert_eq!(violations.iter().filter(|v| v["version"] == "1.1.0").count(), 3, "{violations:?}");
+        // After a restart the restored version still serves.
+        let host = host.restart().await;
+        assert_eq!(host.call("demo", &key, "/e2e-canary/").await.status(), 200);
+    }
+);
+
+on_both_databases!(an_on_upgrade_refusal_keeps_the_installed_version_serving, |host: TestHost| async move {
+    let key = host.project("demo").await;
+    let v1 = host.publisher.guest_package("e2e-canary", |m| {
+        m.replace("name = \"e2e-canary\"", "name = \"e2e-upgrade\"")
+            .replace("version = \"1.0.0\"", "version = \"1.5.0\"")
+    });
+    let (status, body) = host.install("demo", v1, "").await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = host.install("demo", host.publisher.guest_package("e2e-upgrade", |m| m), "").await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("upgrade_hook_failed")), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("cannot migrate data written by 1.5.0"), "{body}");
+    let r = host.call("demo", &key, "/e2e-upgrade/").await;
+    assert_eq!(r.text().await.unwrap(), "ok");
+    let inst = host.get_json("/v1/projects/demo/extensions/e2e-upgrade").await;
+    assert_eq!(inst["version"], "1.5.0");
+});

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use magflock_registry::ExtensionName;
 use magflock_resolver::Request;
 
-use super::{InstallError, plan, InstallOptions, InstallReport, Recorder, install_package};
+use super::{InstallError, InstallOptions, InstallReport, Recorder, install_package, plan};
 use crate::config::HOST_API_VERSION;
 use crate::registry_client::{RegistryClientError, choose_version};
 use crate::state::AppState;
@@ -42,8 +42,11 @@ pub async fn install_from_registry(
     let (version, info) = rec.step("registry_resolve", chosen).await?;
 
     // The whole graph: the dependencies it needs, what is installed.
-    let request =
-        Request::Install { name: name.to_string(), req: req.clone(), allow_downgrade: options.allow_downgrade };
+    let request = Request::Install {
+        name: name.to_string(),
+        req: req.clone(),
+        allow_downgrade: options.allow_downgrade,
+    };
     let planned = plan::make_plan(state, project, &[request], true).await;
     let planned = rec.step("resolve", planned).await?;
     let plan = &planned.plan;

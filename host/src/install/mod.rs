@@ -53,6 +53,14 @@ pub enum InstallError {
          uninstall it before installing another version"
     )]
     PendingExists { name: String, project: String, version: String },
+    #[error("extension {name}@{version}: on-upgrade from {from} failed; {from} keeps serving: {source}")]
+    UpgradeHook {
+        name: String,
+        version: String,
+        from: String,
+        #[source]
+        source: HookError,
+    },
     #[error("extension {name}@{version}: on-install failed: {source}")]
     Hook {
         name: String,
@@ -91,6 +99,7 @@ impl InstallError {
             InstallError::Downgrade { .. } => "downgrade_refused",
             InstallError::PendingExists { .. } => "install_pending",
             InstallError::Hook { .. } => "install_hook_failed",
+            InstallError::UpgradeHook { .. } => "upgrade_hook_failed",
             InstallError::NotRequested { .. } => "capability_not_requested",
             InstallError::UnknownCapability(_) => "unknown_capability",
             InstallError::InvalidName(_) => "invalid_name",
@@ -334,6 +343,23 @@ pub async fn install_package(
     Ok(InstallReport { installation: to_json(&inst), capabilities_to_approve: vec![] })
 }
 
+/// Runs `on-upgrade(from)` on the new version of `name`.
+pub(crate) async fn upgrade_hook(
+    state: &AppState,
+    loaded: &Arc<Loaded>,
+    name: &str,
+    from: &str,
+) -> Result<(), InstallError> {
+    state.runtime.run_upgrade_hook(loaded, from).await.map(|_| ()).map_err(|source| {
+        InstallError::UpgradeHook {
+            name: name.to_owned(),
+            version: loaded.version(),
+            from: from.to_owned(),
+            source,
+        }
+    })
+}
+
 fn version_of(inst: &Installation) -> Option<semver::Version> {
     inst.version.parse().ok()
 }
@@ -375,14 +401,23 @@ async fn activate(
     replaces: Option<Installation>,
     loaded: Arc<Loaded>,
 ) -> Result<Installation, InstallError> {
-    if replaces.is_none() {
-        let hook = state.runtime.run_hook(&loaded, Hook::OnInstall).await.map_err(|source| {
-            InstallError::Hook { name: inst.extension.clone(), version: inst.version.clone(), source }
-        });
-        if let Err(e) = rec.step("on_install", hook).await {
-            state.store.mark_removed(&inst.id).await?;
-            state.store.kv_clear(&inst.project_id, &inst.extension).await?;
-            return Err(e);
+    match &replaces {
+        None => {
+            let hook = state.runtime.run_hook(&loaded, Hook::OnInstall).await.map_err(|source| {
+                InstallError::Hook { name: inst.extension.clone(), version: inst.version.clone(), source }
+            });
+            if let Err(e) = rec.step("on_install", hook).await {
+                state.store.mark_removed(&inst.id).await?;
+                state.store.kv_clear(&inst.project_id, &inst.extension).await?;
+                return Err(e);
+            }
+        }
+        Some(old) => {
+            let hook = upgrade_hook(state, &loaded, &inst.extension, &old.version).await;
+            if let Err(e) = rec.step("on_upgrade", hook).await {
+                state.store.mark_removed(&inst.id).await?;
+                return Err(e);
+            }
         }
     }
     if let Err(e) = state.runtime.run_hook(&loaded, Hook::OnStart).await {
@@ -402,6 +437,9 @@ async fn activate(
         ))));
     }
     let old = state.runtime.get(&inst.project_id, &inst.extension);
+    if let (Some(old), Some(replaced)) = (&old, &replaces) {
+        state.runtime.start_probation(&loaded, old.clone(), &replaced.id, &inst.id);
+    }
     state.runtime.activate(loaded);
     state.report_installation(&inst.project_id, &inst.extension, &inst.version, true);
     if let (Some(old), Some(_)) = (old, &replaces)

@@ -340,6 +340,24 @@ pub async fn apply(
         }
         hooked.push(p);
     }
+    // Upgraded extensions' on-upgrade hooks, in the same order.
+    for p in prepared.iter() {
+        let Some(old) = &p.replaces else { continue };
+        let rec = Recorder {
+            state,
+            project,
+            extension: p.step.name().to_owned(),
+            version: p.package.manifest().version().to_string(),
+            installation: None,
+        };
+        let hook = super::upgrade_hook(state, &p.loaded, p.step.name(), &old.version).await;
+        if let Err(e) = rec.step("on_upgrade", hook).await {
+            for done in &hooked {
+                state.store.kv_clear(project, done.step.name()).await?;
+            }
+            return Err(e);
+        }
+    }
 
     // 2. Commit.
     let write = PlanWrite {
@@ -398,6 +416,9 @@ pub async fn apply(
             tracing::warn!(extension = %inst.extension, error = %e, "on-start failed; serving anyway");
         }
         let old = state.runtime.get(project, &inst.extension);
+        if let (Some(old), Some(replaced)) = (&old, &p.replaces) {
+            state.runtime.start_probation(&p.loaded, old.clone(), &replaced.id, &inst.id);
+        }
         state.runtime.activate(p.loaded);
         if let (Some(old), Some(_)) = (old, &p.replaces)
             && let Err(e) = state.runtime.run_hook(&old, Hook::OnStop).await

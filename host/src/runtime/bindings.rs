@@ -24,6 +24,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::magflock::ext::lifecycle;
+pub use exports::magflock::ext::upgrade;
 pub use magflock::ext::kv;
 pub use wasi::config::store as config;
 pub use wasi::logging::logging;

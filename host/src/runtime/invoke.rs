@@ -123,6 +123,7 @@ impl Runtime {
             let (limit, actual) = limit_and_actual(loaded, outcome, &meter, started);
             self.violation(loaded, &request_id, outcome, limit, actual);
         }
+        self.observe_probation(loaded, outcome);
         let status = response.as_ref().map_or(outcome.status(), |r| r.status().as_u16());
         loaded.metrics.seconds.record(started.elapsed().as_secs_f64());
         tracing::debug!(request_id, project = %loaded.project, extension = %loaded.name(),
@@ -255,7 +256,26 @@ impl Runtime {
     /// Runs one lifecycle hook in a fresh instance under the installation's
     /// limits. `Ok(None)` when the component does not export lifecycle hooks.
     pub async fn run_hook(&self, loaded: &Arc<Loaded>, hook: Hook) -> Result<Option<()>, HookError> {
-        if loaded.lifecycle.is_none() {
+        self.run_hook_with(loaded, hook, String::new()).await
+    }
+
+    /// Runs `on-upgrade(from)` on a new version, like [`Runtime::run_hook`].
+    /// `Ok(None)` when the component does not export the `upgrade` interface.
+    pub async fn run_upgrade_hook(&self, loaded: &Arc<Loaded>, from: &str) -> Result<Option<()>, HookError> {
+        self.run_hook_with(loaded, Hook::OnUpgrade, from.to_owned()).await
+    }
+
+    async fn run_hook_with(
+        &self,
+        loaded: &Arc<Loaded>,
+        hook: Hook,
+        from: String,
+    ) -> Result<Option<()>, HookError> {
+        let exported = match hook {
+            Hook::OnUpgrade => loaded.upgrade.is_some(),
+            _ => loaded.lifecycle.is_some(),
+        };
+        if !exported {
             return Ok(None);
         }
         let started = Instant::now();
@@ -266,17 +286,22 @@ impl Runtime {
         let outer = loaded.limits.timeout + EPOCH_TICK * 2 + OUTER_GRACE;
         let (task_loaded, task_meter) = (loaded.clone(), meter.clone());
         let task = self.spawn_guest(async move {
-            let Some(indices) = task_loaded.lifecycle.as_ref() else {
-                return Ok(Ok(()));
-            };
             let r = async {
                 let instance = task_loaded.proxy.instance_pre().instantiate_async(&mut store).await?;
+                if hook == Hook::OnUpgrade {
+                    let Some(indices) = task_loaded.upgrade.as_ref() else { return Ok(Ok(())) };
+                    let guest = indices.load(&mut store, &instance)?;
+                    return guest.call_on_upgrade(&mut store, &from).await;
+                }
+                let Some(indices) = task_loaded.lifecycle.as_ref() else { return Ok(Ok(())) };
                 let guest = indices.load(&mut store, &instance)?;
                 match hook {
                     Hook::OnInstall => guest.call_on_install(&mut store).await,
                     Hook::OnUninstall => guest.call_on_uninstall(&mut store).await,
                     Hook::OnStart => guest.call_on_start(&mut store).await,
                     Hook::OnStop => guest.call_on_stop(&mut store).await,
+                    // Handled above.
+                    Hook::OnUpgrade => Ok(Ok(())),
                 }
             }
             .await;
@@ -406,6 +431,8 @@ pub enum Hook {
     OnUninstall,
     OnStart,
     OnStop,
+    /// `upgrade.on-upgrade`, run through [`Runtime::run_upgrade_hook`].
+    OnUpgrade,
 }
 
 impl Hook {
@@ -415,6 +442,7 @@ impl Hook {
             Hook::OnUninstall => "on-uninstall",
             Hook::OnStart => "on-start",
             Hook::OnStop => "on-stop",
+            Hook::OnUpgrade => "on-upgrade",
         }
     }
 }

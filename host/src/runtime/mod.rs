@@ -11,6 +11,7 @@ pub mod cache;
 pub mod invoke;
 pub mod limits;
 pub mod outcome;
+pub mod probation;
 pub mod state;
 
 use std::collections::{BTreeSet, HashMap};
@@ -53,6 +54,10 @@ pub struct Loaded {
     pub grants: Arc<Grants>,
     pub(crate) proxy: ProxyPre<InvocationState>,
     pub(crate) lifecycle: Option<bindings::lifecycle::GuestIndices>,
+    pub(crate) upgrade: Option<bindings::upgrade::GuestIndices>,
+    /// Set when this version replaced another by an upgrade and has not yet
+    /// proven itself ([`probation`]).
+    pub(crate) probation: std::sync::OnceLock<Arc<probation::Probation>>,
     pub(crate) in_flight: Arc<Semaphore>,
     /// Metric handles registered once, so the hot path does not build label
     /// sets on every call.
@@ -219,6 +224,7 @@ impl Runtime {
         let proxy =
             ProxyPre::new(instance_pre.clone()).map_err(|e| LoadError::NoHandler(format!("{e:#}")))?;
         let lifecycle = bindings::lifecycle::GuestIndices::new(&instance_pre).ok();
+        let upgrade = bindings::upgrade::GuestIndices::new(&instance_pre).ok();
         let grants = Arc::new(capabilities::grants(&self.store, project, &manifest, granted));
         let limits = Limits::from_manifest(&manifest);
         Ok(Arc::new(Loaded {
@@ -230,6 +236,8 @@ impl Runtime {
             grants,
             proxy,
             lifecycle,
+            upgrade,
+            probation: std::sync::OnceLock::new(),
         }))
     }
 
@@ -239,6 +247,88 @@ impl Runtime {
         let key = (loaded.project.clone(), loaded.name().to_owned());
         if let Ok(mut map) = self.active.write() {
             map.insert(key, loaded);
+        }
+    }
+
+    /// Makes `replacement` serve instead of `current`, only if `current` is
+    /// still the serving version (a later upgrade or uninstall wins).
+    pub fn activate_if_current(&self, current: &Arc<Loaded>, replacement: Arc<Loaded>) -> bool {
+        let key = (current.project.clone(), current.name().to_owned());
+        let Ok(mut map) = self.active.write() else { return false };
+        match map.get(&key) {
+            Some(serving) if Arc::ptr_eq(serving, current) => {
+                map.insert(key, replacement);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Puts `new` on probation: `previous` stays loaded beside it until `new`
+    /// has served [`probation::PROBATION_CALLS`] calls, and comes back if `new`
+    /// fails [`probation::ROLLBACK_FAILURES`] of them first.
+    pub fn start_probation(
+        &self,
+        new: &Arc<Loaded>,
+        previous: Arc<Loaded>,
+        previous_installation: &str,
+        new_installation: &str,
+    ) {
+        let p = probation::Probation::new(
+            previous,
+            previous_installation.to_owned(),
+            new_installation.to_owned(),
+        );
+        let _ = new.probation.set(Arc::new(p));
+    }
+
+    /// Counts a call of a version on probation; rolls it back when it fails
+    /// too often. Called after every invocation (one atomic load when there
+    /// is no probation).
+    pub(crate) fn observe_probation(&self, loaded: &Arc<Loaded>, outcome: outcome::Outcome) {
+        let Some(p) = loaded.probation.get() else { return };
+        match p.observe(outcome) {
+            probation::Verdict::Undecided => {}
+            probation::Verdict::Passed => drop(p.take_previous()),
+            probation::Verdict::RollBack { failures, calls } => {
+                let Some(previous) = p.take_previous() else { return };
+                if !self.activate_if_current(loaded, previous.clone()) {
+                    return;
+                }
+                let why = format!(
+                    "{}@{} failed {failures} of its first {calls} calls after the upgrade (last: {}); \
+                     rolled back to {}",
+                    loaded.name(),
+                    loaded.version(),
+                    outcome.as_str(),
+                    previous.version()
+                );
+                tracing::warn!(project = %loaded.project, extension = loaded.name(), %why, "upgrade rolled back");
+                let store = self.store.clone();
+                let (project, extension) = (loaded.project.clone(), loaded.name().to_owned());
+                let (restore, remove, version) =
+                    (p.previous_installation.clone(), p.new_installation.clone(), loaded.version());
+                tokio::spawn(async move {
+                    if let Err(e) = store.rollback_installation(&restore, &remove).await {
+                        tracing::error!(%project, %extension, error = %e, "rollback not recorded in the store");
+                        return;
+                    }
+                    let v = magflock_store::NewValidation {
+                        installation_id: Some(remove),
+                        project_id: project.clone(),
+                        extension: extension.clone(),
+                        version,
+                        step: "rollback".to_owned(),
+                        ok: false,
+                        detail: why.clone(),
+                    };
+                    let _ = store.add_validation(&v).await;
+                    let detail = serde_json::json!({ "reason": why, "restored": restore });
+                    let _ = store
+                        .audit("host", "extension.rollback", Some(&project), Some(&extension), detail)
+                        .await;
+                });
+            }
         }
     }
 

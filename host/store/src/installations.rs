@@ -215,6 +215,36 @@ impl Store {
         Ok(true)
     }
 
+    /// Undoes an upgrade: `restore` (the replaced version) serves again and
+    /// `remove` (the new one) is removed, in one transaction. `false` (and
+    /// nothing changed) unless `remove` is live and `restore` was removed.
+    pub async fn rollback_installation(&self, restore: &str, remove: &str) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query(
+            "UPDATE installations SET state = 'removed', updated_at = $2 WHERE id = $1 AND state <> 'removed'",
+        )
+        .bind(remove)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if removed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let restored = sqlx::query(
+            "UPDATE installations SET state = 'active', updated_at = $2 WHERE id = $1 AND state = 'removed'",
+        )
+        .bind(restore)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if restored.rows_affected() == 0 {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Any installation, removed ones included.
     pub async fn get_installation_by_id(&self, id: &str) -> Result<Option<Installation>, StoreError> {
         let sql = format!("SELECT {INSTALLATION_COLUMNS} FROM installations WHERE id = $1");
