@@ -129,6 +129,26 @@ with_registry_on_both_databases!(
             "{detail}"
         );
 
+        // The CLI prints the same explanation, with the code.
+        let out = std::process::Command::new(magflock_tests::registry::magflock_bin())
+            .args([
+                "install",
+                "rival",
+                "--project",
+                "demo",
+                "--host",
+                &host.url,
+                "--token",
+                &host.admin_token,
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("both serve /rest") && err.contains("[conflict]"),
+            "{err}"
+        );
+
         let (status, body) = post(&host, "plan", json!({"install": [{"name": "cyc-a"}]})).await;
         assert_eq!((status, body["code"].as_str()), (422, Some("dependency_cycle")), "{body}");
         assert!(body["detail"].as_str().unwrap().contains("cyc-b"), "{body}");

@@ -92,6 +92,22 @@ with_registry_on_both_databases!(
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
+        let install = [
+            "install",
+            "hello",
+            "--version",
+            "^1",
+            "--project",
+            "demo",
+            "--host",
+            &host.url,
+            "--token",
+            &host.admin_token,
+        ];
+        let (ok, out, err) = run(&[&install[..], &["--dry-run"]].concat(), d);
+        assert!(ok, "{err}");
+        assert!(out.contains("1. install hello 1.0.0"), "{out}");
+        assert!(host.get_json("/v1/projects/demo/extensions").await.as_array().unwrap().is_empty());
         let (ok, out, err) = run(
             &[
                 "install",

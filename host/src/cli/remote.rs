@@ -35,6 +35,10 @@ pub struct InstallArgs {
     /// Allow replacing the installed version with a lower one.
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Show the plan (every extension that would be installed, upgraded or
+    /// removed, in order, and the capabilities to approve) without applying it.
+    #[arg(long)]
+    pub dry_run: bool,
     /// The host's control URL.
     #[arg(long, env = "MAGFLOCK_CONTROL_URL", default_value = "http://127.0.0.1:8080")]
     pub host: String,
@@ -106,7 +110,45 @@ pub async fn publish(args: PublishArgs) -> Result<()> {
     Ok(())
 }
 
+/// Prints what installing would do (`extensions:plan`).
+async fn plan(args: &InstallArgs) -> Result<()> {
+    let url = format!("{}/v1/projects/{}/extensions:plan", args.host.trim_end_matches('/'), args.project);
+    let body = serde_json::json!({
+        "install": [{ "name": args.name, "version": args.version, "allow_downgrade": args.allow_downgrade }],
+        "approve": { args.name.clone(): args.approve },
+    });
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&args.token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| miette!("cannot reach the host at {}: {e}", args.host))?;
+    if !resp.status().is_success() {
+        return Err(problem(&format!("planning {} {}", args.name, args.version), resp).await);
+    }
+    let plan: serde_json::Value = resp.json().await.into_diagnostic()?;
+    let steps = plan["steps"].as_array().cloned().unwrap_or_default();
+    if steps.is_empty() {
+        println!("nothing to do: {} is installed in a version within {}", args.name, args.version);
+    }
+    for (i, step) in steps.iter().enumerate() {
+        println!("{}. {}", i + 1, step["description"].as_str().unwrap_or_default());
+    }
+    if let Some(missing) = plan["missing_approvals"].as_object().filter(|m| !m.is_empty()) {
+        println!("capabilities still to approve:");
+        for (name, caps) in missing {
+            let caps: Vec<&str> = caps.as_array().into_iter().flatten().filter_map(|c| c.as_str()).collect();
+            println!("  {name}: {}", caps.join(", "));
+        }
+    }
+    Ok(())
+}
+
 pub async fn install(args: InstallArgs) -> Result<()> {
+    if args.dry_run {
+        return plan(&args).await;
+    }
     let url = format!("{}/v1/projects/{}/extensions", args.host.trim_end_matches('/'), args.project);
     let body = serde_json::json!({
         "name": args.name,
