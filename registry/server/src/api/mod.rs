@@ -47,7 +47,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes().split_for_parts().1
 }
 
-/// The whole registry HTTP application.
+const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+/// The whole registry HTTP application: every request gets an id (echoed in
+/// `x-request-id`) and a log span.
 pub fn app(registry: Registry) -> Router {
     let (router, api) = routes().split_for_parts();
     let api = Arc::new(api);
@@ -66,6 +69,17 @@ pub fn app(registry: Registry) -> Router {
         .route("/readyz", get(readyz))
         .fallback(|| async { problem::ApiError::not_found("not_found", "no such route") })
         .layer(body_limit)
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(
+            |req: &axum::http::Request<_>| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("registry", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            },
+        ))
+        .layer(tower_http::request_id::PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(tower_http::request_id::SetRequestIdLayer::new(
+            REQUEST_ID.clone(),
+            tower_http::request_id::MakeRequestUuid,
+        ))
         .with_state(registry)
 }
 
