@@ -129,6 +129,13 @@ with_registry_on_both_databases!(
             "{detail}"
         );
 
+        let steps = host.get_json("/v1/projects/demo/extensions/rival/validations").await;
+        assert!(
+            steps.as_array().unwrap().iter().any(|s| s["step"] == "resolve"
+                && s["ok"] == false
+                && s["detail"].as_str().unwrap().contains("both serve /rest")),
+            "{steps}"
+        );
         // The CLI prints the same explanation, with the code.
         let out = std::process::Command::new(magflock_tests::registry::magflock_bin())
             .args([

@@ -68,6 +68,13 @@ on_both_databases!(
             steps.as_array().unwrap().iter().any(|s| s["step"] == "version_order" && s["ok"] == false),
             "{steps}"
         );
+        // The upgrade to 1.1.0 was instantiated and its upgrade hook run before the switch.
+        for step in ["instantiate", "on_upgrade"] {
+            assert!(
+                steps.as_array().unwrap().iter().any(|s| s["step"] == step && s["ok"] == true),
+                "{step}: {steps}"
+            );
+        }
 
         // Asked for explicitly, the downgrade happens and is audited.
         let (status, body) = install_with(&host, canary(&host, "1.0.0", ""), "allow_downgrade=true").await;

@@ -48,7 +48,9 @@ pub async fn install_from_registry(
         allow_downgrade: options.allow_downgrade,
     };
     let planned = plan::make_plan(state, project, &[request], true).await;
-    let planned = rec.step("resolve", planned).await?;
+    // A refusal is recorded by `make_plan` itself.
+    let planned = planned?;
+    rec.step("resolve", Ok::<_, InstallError>(())).await?;
     let plan = &planned.plan;
     if plan.is_empty() {
         let installed = plan.final_set.get(name.as_str()).map(ToString::to_string).unwrap_or_default();

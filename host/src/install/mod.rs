@@ -343,21 +343,27 @@ pub async fn install_package(
     Ok(InstallReport { installation: to_json(&inst), capabilities_to_approve: vec![] })
 }
 
-/// Runs `on-upgrade(from)` on the new version of `name`.
-pub(crate) async fn upgrade_hook(
-    state: &AppState,
+/// The checks a new version passes before it replaces `from`: a real
+/// instance is created (under the installation's limits, then dropped),
+/// then `on-upgrade(from)` runs. Both are recorded.
+pub(crate) async fn upgrade_checks(
+    rec: &Recorder<'_>,
     loaded: &Arc<Loaded>,
     name: &str,
     from: &str,
 ) -> Result<(), InstallError> {
-    state.runtime.run_upgrade_hook(loaded, from).await.map(|_| ()).map_err(|source| {
-        InstallError::UpgradeHook {
-            name: name.to_owned(),
-            version: loaded.version(),
-            from: from.to_owned(),
-            source,
-        }
-    })
+    let failed = |source| InstallError::UpgradeHook {
+        name: name.to_owned(),
+        version: loaded.version(),
+        from: from.to_owned(),
+        source,
+    };
+    let instance = rec.state.runtime.instantiate(loaded).await;
+    let instance = instance
+        .map_err(|e| failed(HookError::Setup(format!("the new version does not instantiate: {e:#}"))));
+    rec.step("instantiate", instance).await?;
+    let hook = rec.state.runtime.run_upgrade_hook(loaded, from).await.map(|_| ()).map_err(failed);
+    rec.step("on_upgrade", hook).await
 }
 
 fn version_of(inst: &Installation) -> Option<semver::Version> {
@@ -413,8 +419,7 @@ async fn activate(
             }
         }
         Some(old) => {
-            let hook = upgrade_hook(state, &loaded, &inst.extension, &old.version).await;
-            if let Err(e) = rec.step("on_upgrade", hook).await {
+            if let Err(e) = upgrade_checks(rec, &loaded, &inst.extension, &old.version).await {
                 state.store.mark_removed(&inst.id).await?;
                 return Err(e);
             }

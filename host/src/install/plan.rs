@@ -187,6 +187,7 @@ pub async fn make_plan(
         .chain(installed.iter().map(|c| c.name.clone()));
     let client = if with_registry { state.registry.as_ref() } else { None };
     let (index, listed) = registry_index(client, roots, &installed).await?;
+    let requests_names: Vec<String> = requests.iter().map(|r| r.name().to_owned()).collect();
     let requests = requests.to_vec();
     let installed_for_plan = installed.clone();
     let plan = tokio::task::spawn_blocking(move || {
@@ -194,8 +195,25 @@ pub async fn make_plan(
         magflock_resolver::plan(&index, &project, &requests)
     })
     .await
-    .map_err(|e| InstallError::Io(std::io::Error::other(e.to_string())))?
-    .map_err(InstallError::Resolve)?;
+    .map_err(|e| InstallError::Io(std::io::Error::other(e.to_string())))?;
+    let plan = match plan {
+        Ok(plan) => plan,
+        Err(failure) => {
+            // The refusal is part of each requested extension's record.
+            let names: BTreeSet<&str> = requests_names.iter().map(String::as_str).collect();
+            for name in names {
+                let rec = Recorder {
+                    state,
+                    project,
+                    extension: name.to_owned(),
+                    version: String::new(),
+                    installation: None,
+                };
+                rec.step("resolve", Err::<(), _>(&failure)).await.ok();
+            }
+            return Err(InstallError::Resolve(failure));
+        }
+    };
     Ok(Planned { plan, serving, listed })
 }
 
@@ -350,8 +368,7 @@ pub async fn apply(
             version: p.package.manifest().version().to_string(),
             installation: None,
         };
-        let hook = super::upgrade_hook(state, &p.loaded, p.step.name(), &old.version).await;
-        if let Err(e) = rec.step("on_upgrade", hook).await {
+        if let Err(e) = super::upgrade_checks(&rec, &p.loaded, p.step.name(), &old.version).await {
             for done in &hooked {
                 state.store.kv_clear(project, done.step.name()).await?;
             }
