@@ -173,21 +173,21 @@ on_both_databases!(
         let r = host.call("demo", &key, "/e2e-canary/").await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.text().await.unwrap(), "ok");
-        // The store follows (written in the background) and says why.
-        let mut version = Value::Null;
-        for _ in 0..50 {
-            version = installed_version(&host).await;
-            if version == "1.0.0" {
+        // The store follows (written in the background: the installation, then
+        // the validation, then the audit entry) and says why.
+        let mut audit = Value::Null;
+        for _ in 0..100 {
+            audit = host.get_json("/v1/audit?project=demo").await;
+            if audit.to_string().contains("extension.rollback") {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        assert_eq!(version, "1.0.0");
+        assert!(audit.to_string().contains("extension.rollback"), "{audit}");
+        assert_eq!(installed_version(&host).await, "1.0.0");
         let steps = host.get_json("/v1/projects/demo/extensions/e2e-canary/validations").await;
         let rollback = steps.as_array().unwrap().iter().find(|s| s["step"] == "rollback").cloned().unwrap();
         assert!(rollback["detail"].as_str().unwrap().contains("rolled back to 1.0.0"), "{rollback}");
-        let audit = host.get_json("/v1/audit?project=demo").await;
-        assert!(audit.to_string().contains("extension.rollback"), "{audit}");
         // The violations that caused it are recorded against 1.1.0.
         let violations = host.violations("demo", "e2e-canary").await;
         assert_eq!(violations.iter().filter(|v| v["version"] == "1.1.0").count(), 3, "{violations:?}");
@@ -213,3 +213,16 @@ on_both_databases!(an_on_upgrade_refusal_keeps_the_installed_version_serving, |h
     let inst = host.get_json("/v1/projects/demo/extensions/e2e-upgrade").await;
     assert_eq!(inst["version"], "1.5.0");
 });
+
+on_both_databases!(
+    a_manifest_asking_for_more_memory_than_the_host_allows_is_refused,
+    |host: TestHost| async move {
+        host.project("demo").await;
+        let pkg =
+            host.publisher.guest_package(CANARY, |m| m.replace("memory = \"8MiB\"", "memory = \"2GiB\""));
+        let (status, body) = host.install("demo", pkg, "").await;
+        assert_eq!((status, body["code"].as_str()), (422, Some("host_limit_exceeded")), "{body}");
+        assert!(body["detail"].as_str().unwrap().contains("resources.memory"), "{body}");
+        assert!(host.get_json("/v1/projects/demo/extensions").await.as_array().unwrap().is_empty());
+    }
+);

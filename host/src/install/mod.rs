@@ -76,6 +76,8 @@ pub enum InstallError {
     UnknownCapability(String),
     #[error("extension {0}")]
     InvalidName(String),
+    #[error("extension {name}@{version}: {what}")]
+    HostLimit { name: String, version: String, what: String },
     #[error("{0}")]
     Resolve(magflock_resolver::Failure),
     #[error("the plan needs these capabilities approved: {}", approval_list(.0))]
@@ -103,6 +105,7 @@ impl InstallError {
             InstallError::NotRequested { .. } => "capability_not_requested",
             InstallError::UnknownCapability(_) => "unknown_capability",
             InstallError::InvalidName(_) => "invalid_name",
+            InstallError::HostLimit { .. } => "host_limit_exceeded",
             InstallError::Resolve(f) => f.code(),
             InstallError::ApprovalRequired(_) => "approval_required",
             InstallError::Registry(e) => e.code(),
@@ -203,6 +206,22 @@ async fn verify_and_link(
         })
     };
     rec.step("host_api", host_ok).await?;
+    // The pool's slot bounds any one memory: a manifest asking for more
+    // would install and then be refused growth below its own limit.
+    let max = state.config.engine.max_memory_bytes;
+    let fits = if m.resources().memory_bytes <= max {
+        Ok(())
+    } else {
+        Err(InstallError::HostLimit {
+            name: name.clone(),
+            version: version.clone(),
+            what: format!(
+                "resources.memory is {} bytes; this host allows at most {max} bytes per extension",
+                m.resources().memory_bytes
+            ),
+        })
+    };
+    rec.step("host_limits", fits).await?;
     let ts = trust_store(state).await?;
     let verified = magflock_registry::verify_package(pkg, &ts).map_err(|source| InstallError::Signature {
         name: name.clone(),
