@@ -234,3 +234,25 @@ with_registry_on_both_databases!(
         assert_eq!(live(&host).await, [("base".to_owned(), "1.1.0".to_owned())]);
     }
 );
+
+with_registry_on_both_databases!(
+    two_concurrent_installs_of_one_extension_leave_exactly_one,
+    |host: TestHost, registry: TestRegistry| async move {
+        let p = trusted_publisher(&host, &registry).await;
+        publish(&registry, &p, "base", "1.0.0", "").await;
+        publish(&registry, &p, "left", "1.0.0", "[dependencies]\nbase = \"^1\"\n").await;
+        let key = host.project("demo").await;
+        let body = json!({"install": [{"name": "left"}]});
+        let (a, b) = tokio::join!(post(&host, "apply", body.clone()), post(&host, "apply", body));
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        // One applies; the other finds the slot taken (or, if it planned after
+        // the first committed, has nothing left to do).
+        assert_eq!(statuses[0], 200, "{a:?} {b:?}");
+        assert!(statuses[1] == 200 || statuses[1] == 409, "{a:?} {b:?}");
+        let all = host.get_json("/v1/projects/demo/extensions").await;
+        let live: Vec<&Value> = all.as_array().unwrap().iter().filter(|i| i["state"] != "removed").collect();
+        assert_eq!(live.len(), 2, "exactly one base and one left: {all}");
+        assert_eq!(host.call("demo", &key, "/left/").await.status(), 200);
+    }
+);

@@ -352,7 +352,7 @@ pub async fn apply(
             });
         if let Err(e) = rec.step("on_install", hook).await {
             for done in hooked.iter().chain(std::iter::once(&p)) {
-                state.store.kv_clear(project, done.step.name()).await?;
+                clear_unless_live(state, project, done.step.name()).await?;
             }
             return Err(e);
         }
@@ -370,7 +370,7 @@ pub async fn apply(
         };
         if let Err(e) = super::upgrade_checks(&rec, &p.loaded, p.step.name(), &old.version).await {
             for done in &hooked {
-                state.store.kv_clear(project, done.step.name()).await?;
+                clear_unless_live(state, project, done.step.name()).await?;
             }
             return Err(e);
         }
@@ -406,7 +406,7 @@ pub async fn apply(
         Ok(created) => created,
         Err(e) => {
             for p in &hooked {
-                state.store.kv_clear(project, p.step.name()).await?;
+                clear_unless_live(state, project, p.step.name()).await?;
             }
             return Err(e.into());
         }
@@ -445,6 +445,17 @@ pub async fn apply(
         state.report_installation(project, &inst.extension, &inst.version, true);
     }
     Ok(created)
+}
+
+/// Undoes what a new extension's `on-install` wrote when its plan fails —
+/// unless the extension is live after all (a concurrent request installed
+/// it): its data is then that installation's.
+async fn clear_unless_live(state: &AppState, project: &str, extension: &str) -> Result<(), InstallError> {
+    let live = state.store.get_installation(project, extension).await?;
+    if live.is_none_or(|i| i.state == InstallationState::PendingApproval) {
+        state.store.kv_clear(project, extension).await?;
+    }
+    Ok(())
 }
 
 fn conflict_edges(m: &Manifest) -> Vec<ConflictEdge> {
