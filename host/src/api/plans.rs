@@ -101,11 +101,19 @@ fn requests(body: &PlanRequest) -> Result<Vec<magflock_resolver::Request>, ApiEr
     Ok(out)
 }
 
-async fn project_exists(state: &AppState, project: &str) -> Result<(), ApiError> {
-    match state.store.get_project(project).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found(format!("project `{project}` does not exist"))),
+/// Authorizes, checks the project and the body, and resolves the plan.
+async fn checked_plan(
+    state: &AppState,
+    headers: &HeaderMap,
+    project: &str,
+    body: &PlanRequest,
+) -> Result<plan::Planned, ApiError> {
+    require_admin(state, headers)?;
+    if state.store.get_project(project).await?.is_none() {
+        return Err(ApiError::not_found(format!("project `{project}` does not exist")));
     }
+    let requests = requests(body)?;
+    Ok(plan::make_plan(state, project, &requests, true).await?)
 }
 
 /// Plan changes to a project's extensions without making them: the steps in
@@ -122,10 +130,7 @@ async fn plan_changes(
     Path(project): Path<String>,
     ApiJson(body): ApiJson<PlanRequest>,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers)?;
-    project_exists(&state, &project).await?;
-    let requests = requests(&body)?;
-    let planned = plan::make_plan(&state, &project, &requests, true).await?;
+    let planned = checked_plan(&state, &headers, &project, &body).await?;
     let mut out = plan::plan_json(&planned.plan);
     out["missing_approvals"] = serde_json::json!(plan::missing_approvals(&planned, &body.approve));
     Ok(Json(out).into_response())
@@ -145,10 +150,7 @@ async fn apply_changes(
     Path(project): Path<String>,
     ApiJson(body): ApiJson<PlanRequest>,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers)?;
-    project_exists(&state, &project).await?;
-    let requests = requests(&body)?;
-    let planned = plan::make_plan(&state, &project, &requests, true).await?;
+    let planned = checked_plan(&state, &headers, &project, &body).await?;
     let mut out = plan::plan_json(&planned.plan);
     let created = plan::apply(&state, &project, planned, &body.approve, "admin").await?;
     out["installations"] = serde_json::json!(created);

@@ -385,20 +385,13 @@ pub async fn apply(
             .collect(),
         installs: prepared
             .iter()
-            .map(|p| PlannedInstall {
-                installation: new_installation(project, &p.package, &p.approved),
-                dependencies: p
-                    .package
-                    .manifest()
-                    .dependencies()
-                    .iter()
-                    .map(|d| DependencyEdge {
-                        depends_on: d.name().to_string(),
-                        version_range: d.req().to_string(),
-                        optional: d.optional(),
-                    })
-                    .collect(),
-                conflicts: conflict_edges(p.package.manifest()),
+            .map(|p| {
+                let (dependencies, conflicts) = edges(p.package.manifest());
+                PlannedInstall {
+                    installation: new_installation(project, &p.package, &p.approved),
+                    dependencies,
+                    conflicts,
+                }
             })
             .collect(),
     };

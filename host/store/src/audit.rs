@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::sql::Sql;
+use crate::db::Sql;
 use crate::{AuditEntry, Store, StoreError, clamp_limit, now_ms};
 
 impl Store {

@@ -70,3 +70,13 @@ pub(crate) fn insert_error(
         DbFailure::Other(err) => StoreError::Database(err),
     }
 }
+
+impl From<crate::db::ConnectError> for StoreError {
+    fn from(e: crate::db::ConnectError) -> Self {
+        match e {
+            crate::db::ConnectError::Invalid(why) => StoreError::Invalid(why),
+            crate::db::ConnectError::Database(e) => StoreError::Database(e),
+            crate::db::ConnectError::Migrate(e) => StoreError::Migrate(e),
+        }
+    }
+}

@@ -341,7 +341,7 @@ impl Store {
         extension: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Validation>, StoreError> {
-        let mut sql = crate::sql::Sql::new(
+        let mut sql = crate::db::Sql::new(
             "SELECT id, installation_id, project_id, extension, version, step, ok, detail, \
              created_at FROM installation_validations WHERE project_id = ",
         );

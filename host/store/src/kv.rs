@@ -7,8 +7,8 @@
 
 use sqlx::Row;
 
+use crate::db::Sql;
 use crate::error::insert_error;
-use crate::sql::Sql;
 use crate::{Store, StoreError, clamp_limit, now_ms};
 
 /// PostgreSQL TEXT cannot hold NUL, so no key may contain it on either engine.

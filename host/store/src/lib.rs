@@ -14,7 +14,7 @@
 //! - Placeholders: SQL text goes to the engine untouched. Every query uses
 //!   `$N`, which PostgreSQL speaks natively and sqlx's SQLite driver maps to
 //!   argument N (a `$N` may repeat). `QueryBuilder<Any>` is *not* usable: it
-//!   writes `?`, which PostgreSQL rejects; `sql::Sql` builds the few dynamic
+//!   writes `?`, which PostgreSQL rejects; `db::Sql` builds the few dynamic
 //!   queries instead.
 //! - Types: only BIGINT, TEXT and BLOB/BYTEA are read back; booleans are
 //!   stored as 0/1. PostgreSQL's `SUM(bigint)` is NUMERIC, which `Any` cannot
@@ -26,21 +26,21 @@
 //!   `migrations/postgres`) that must describe the same schema.
 
 mod audit;
+pub mod db;
 mod error;
 mod installations;
 mod keys;
 mod kv;
 mod model;
 mod plans;
-mod sql;
 mod usage;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
 
+pub use db::DbKind;
 pub use error::StoreError;
 pub use keys::is_valid_project_id;
 pub use model::*;
@@ -51,38 +51,8 @@ pub const DEFAULT_LIMIT: u32 = 100;
 /// The most rows any listing returns.
 pub const MAX_LIMIT: u32 = 1000;
 
-/// How long a SQLite connection waits for a lock before failing.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections in a PostgreSQL pool.
-const PG_MAX_CONNECTIONS: u32 = 10;
-/// Connections in a SQLite pool: readers run in parallel under WAL, writers
-/// queue on the database lock.
-const SQLITE_MAX_CONNECTIONS: u32 = 8;
-
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
-
-/// The database engine behind a [`Store`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DbKind {
-    Sqlite,
-    Postgres,
-}
-
-impl DbKind {
-    /// Picks the engine from a database URL's scheme.
-    pub fn from_url(url: &str) -> Result<DbKind, StoreError> {
-        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
-        match scheme {
-            "sqlite" => Ok(DbKind::Sqlite),
-            "postgres" | "postgresql" => Ok(DbKind::Postgres),
-            _ => Err(StoreError::Invalid(format!(
-                "database URL scheme `{scheme}` is not supported (use sqlite: or postgres:)"
-            ))),
-        }
-    }
-}
 
 /// A handle on the control-plane database. Cheap to clone (a pool inside).
 #[derive(Debug, Clone)]
@@ -97,20 +67,7 @@ impl Store {
     /// A SQLite file is created if missing and put in WAL mode.
     /// `sqlite::memory:` works too, on a single connection.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        sqlx::any::install_default_drivers();
-        let kind = DbKind::from_url(url)?;
-        let pool = match kind {
-            DbKind::Sqlite => connect_sqlite(url).await?,
-            DbKind::Postgres => {
-                let options: AnyConnectOptions = url.parse()?;
-                AnyPoolOptions::new().max_connections(PG_MAX_CONNECTIONS).connect_with(options).await?
-            }
-        };
-        let migrator = match kind {
-            DbKind::Sqlite => &SQLITE_MIGRATIONS,
-            DbKind::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&pool).await?;
+        let (pool, kind) = db::connect(url, &SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS).await?;
         tracing::debug!(?kind, "control-plane store ready");
         Ok(Store { pool, kind })
     }
@@ -136,37 +93,6 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-async fn connect_sqlite(url: &str) -> Result<AnyPool, StoreError> {
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let mut url = url.to_owned();
-    if !in_memory && !url.contains("mode=") {
-        url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str("mode=rwc");
-    }
-    let options: AnyConnectOptions = url.parse()?;
-    let mut pool = AnyPoolOptions::new().after_connect(move |conn, _meta| {
-        Box::pin(async move {
-            // busy_timeout first, so switching to WAL can wait for a lock.
-            // journal_mode=WAL persists in the file; on later connections it
-            // is a no-op. (In-memory databases answer "memory".)
-            let pragmas = format!(
-                "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;",
-                SQLITE_BUSY_TIMEOUT.as_millis()
-            );
-            conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
-            Ok(())
-        })
-    });
-    pool = if in_memory {
-        // Each new connection would open a fresh, empty in-memory database:
-        // keep exactly one, forever.
-        pool.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
-    } else {
-        pool.max_connections(SQLITE_MAX_CONNECTIONS)
-    };
-    Ok(pool.connect_with(options).await?)
 }
 
 /// Now, in unix milliseconds.

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::sql::Sql;
+use crate::db::Sql;
 use crate::{
     NewViolation, Store, StoreError, UsageEntry, UsageFilter, UsageRecord, UsageSummary, Violation,
     ViolationFilter, clamp_limit, now_ms,

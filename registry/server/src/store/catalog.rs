@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::sql::Sql;
 use super::{ExtensionSummary, Page, RegistryStore, Stats, StoreError, clamp_limit, parse_json_list};
+use magflock_store::db::Sql;
 
 const SUMMARY_SELECT: &str = "SELECT e.name, e.publisher, e.description, e.keywords, \
      (SELECT COUNT(*) FROM installations i WHERE i.extension = e.name) AS total_installations, \

@@ -13,14 +13,13 @@ mod catalog;
 mod community;
 mod model;
 mod publishers;
-mod sql;
 mod versions;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+pub use magflock_store::db::DbKind;
+use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
 
 pub use model::*;
 
@@ -28,10 +27,6 @@ pub use model::*;
 pub const DEFAULT_LIMIT: u32 = 50;
 /// The most rows any listing returns.
 pub const MAX_LIMIT: u32 = 500;
-
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-const PG_MAX_CONNECTIONS: u32 = 10;
-const SQLITE_MAX_CONNECTIONS: u32 = 8;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -56,6 +51,17 @@ pub enum StoreError {
     Invalid(String),
 }
 
+impl From<magflock_store::db::ConnectError> for StoreError {
+    fn from(e: magflock_store::db::ConnectError) -> Self {
+        use magflock_store::db::ConnectError as E;
+        match e {
+            E::Invalid(why) => StoreError::Invalid(why),
+            E::Database(e) => StoreError::Database(e),
+            E::Migrate(e) => StoreError::Migrate(e),
+        }
+    }
+}
+
 impl StoreError {
     pub(crate) fn decode(what: impl Into<String>) -> StoreError {
         StoreError::Database(sqlx::Error::Decode(what.into().into()))
@@ -64,26 +70,6 @@ impl StoreError {
 
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-/// The database engine behind a [`RegistryStore`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DbKind {
-    Sqlite,
-    Postgres,
-}
-
-impl DbKind {
-    pub fn from_url(url: &str) -> Result<DbKind, StoreError> {
-        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
-        match scheme {
-            "sqlite" => Ok(DbKind::Sqlite),
-            "postgres" | "postgresql" => Ok(DbKind::Postgres),
-            _ => Err(StoreError::Invalid(format!(
-                "database URL scheme `{scheme}` is not supported (use sqlite: or postgres:)"
-            ))),
-        }
-    }
 }
 
 /// A handle on the registry database. Cheap to clone (a pool inside).
@@ -97,20 +83,7 @@ impl RegistryStore {
     /// Connects to `url` (`sqlite:` or `postgres:`) and applies the migrations.
     /// A SQLite file is created if missing and put in WAL mode.
     pub async fn connect(url: &str) -> Result<RegistryStore, StoreError> {
-        sqlx::any::install_default_drivers();
-        let kind = DbKind::from_url(url)?;
-        let pool = match kind {
-            DbKind::Sqlite => connect_sqlite(url).await?,
-            DbKind::Postgres => {
-                let options: AnyConnectOptions = url.parse()?;
-                AnyPoolOptions::new().max_connections(PG_MAX_CONNECTIONS).connect_with(options).await?
-            }
-        };
-        let migrator = match kind {
-            DbKind::Sqlite => &SQLITE_MIGRATIONS,
-            DbKind::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&pool).await?;
+        let (pool, kind) = magflock_store::db::connect(url, &SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS).await?;
         Ok(RegistryStore { pool, kind })
     }
 
@@ -132,32 +105,6 @@ impl RegistryStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-async fn connect_sqlite(url: &str) -> Result<AnyPool, StoreError> {
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let mut url = url.to_owned();
-    if !in_memory && !url.contains("mode=") {
-        url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str("mode=rwc");
-    }
-    let options: AnyConnectOptions = url.parse()?;
-    let mut pool = AnyPoolOptions::new().after_connect(move |conn, _meta| {
-        Box::pin(async move {
-            let pragmas = format!(
-                "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL;",
-                SQLITE_BUSY_TIMEOUT.as_millis()
-            );
-            conn.execute(sqlx::AssertSqlSafe(pragmas)).await?;
-            Ok(())
-        })
-    });
-    pool = if in_memory {
-        pool.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
-    } else {
-        pool.max_connections(SQLITE_MAX_CONNECTIONS)
-    };
-    Ok(pool.connect_with(options).await?)
 }
 
 /// Now, in unix milliseconds.

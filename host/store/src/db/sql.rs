@@ -11,18 +11,18 @@ enum Arg {
 }
 
 /// SQL text plus its arguments, in placeholder order.
-pub(crate) struct Sql {
+pub struct Sql {
     text: String,
     args: Vec<Arg>,
 }
 
 impl Sql {
-    pub(crate) fn new(text: &str) -> Sql {
+    pub fn new(text: &str) -> Sql {
         Sql { text: text.to_owned(), args: Vec::new() }
     }
 
     /// Appends trusted SQL text (never a caller's value).
-    pub(crate) fn push(&mut self, text: &str) -> &mut Sql {
+    pub fn push(&mut self, text: &str) -> &mut Sql {
         self.text.push_str(text);
         self
     }
@@ -34,16 +34,16 @@ impl Sql {
         self
     }
 
-    pub(crate) fn bind_text(&mut self, value: &str) -> &mut Sql {
+    pub fn bind_text(&mut self, value: &str) -> &mut Sql {
         self.placeholder(Arg::Text(value.to_owned()))
     }
 
-    pub(crate) fn bind_int(&mut self, value: i64) -> &mut Sql {
+    pub fn bind_int(&mut self, value: i64) -> &mut Sql {
         self.placeholder(Arg::Int(value))
     }
 
     /// Appends `AND <column> = $n` when `value` is set.
-    pub(crate) fn and_eq(&mut self, column: &str, value: Option<&str>) -> &mut Sql {
+    pub fn and_eq(&mut self, column: &str, value: Option<&str>) -> &mut Sql {
         if let Some(value) = value {
             self.push(" AND ").push(column).push(" = ").bind_text(value);
         }
@@ -51,14 +51,14 @@ impl Sql {
     }
 
     /// Appends `AND <column> <op> $n` when `value` is set.
-    pub(crate) fn and_cmp(&mut self, column: &str, op: &str, value: Option<i64>) -> &mut Sql {
+    pub fn and_cmp(&mut self, column: &str, op: &str, value: Option<i64>) -> &mut Sql {
         if let Some(value) = value {
             self.push(" AND ").push(column).push(" ").push(op).push(" ").bind_int(value);
         }
         self
     }
 
-    pub(crate) fn build(self) -> Query<'static, Any, AnyArguments> {
+    pub fn build(self) -> Query<'static, Any, AnyArguments> {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(self.text));
         for arg in self.args {
             query = match arg {
