@@ -137,17 +137,12 @@ impl Store {
         project: &str,
         extension: &str,
     ) -> Result<Option<Installation>, StoreError> {
-        let sql = format!(
-            "SELECT {INSTALLATION_COLUMNS} FROM installations \
-             WHERE project_id = $1 AND extension = $2 AND state <> 'removed' \
-             ORDER BY CASE WHEN state = 'pending_approval' THEN 1 ELSE 0 END LIMIT 1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(project)
-            .bind(extension)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(installation_from_row).transpose()
+        self.one_installation(
+            project,
+            extension,
+            "state <> 'removed' ORDER BY CASE WHEN state = 'pending_approval' THEN 1 ELSE 0 END LIMIT 1",
+        )
+        .await
     }
 
     /// The project's installation of `extension` waiting for approval, if
@@ -157,9 +152,20 @@ impl Store {
         project: &str,
         extension: &str,
     ) -> Result<Option<Installation>, StoreError> {
+        self.one_installation(project, extension, "state = 'pending_approval'").await
+    }
+
+    /// The project's installation of `extension` matching `condition`
+    /// (trusted SQL text, never input).
+    async fn one_installation(
+        &self,
+        project: &str,
+        extension: &str,
+        condition: &str,
+    ) -> Result<Option<Installation>, StoreError> {
         let sql = format!(
             "SELECT {INSTALLATION_COLUMNS} FROM installations \
-             WHERE project_id = $1 AND extension = $2 AND state = 'pending_approval'"
+             WHERE project_id = $1 AND extension = $2 AND {condition}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(project)
