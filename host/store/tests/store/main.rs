@@ -7,6 +7,7 @@ mod connect;
 mod installations;
 mod keys;
 mod kv;
+mod plans;
 mod usage;
 
 /// What every test module needs.
