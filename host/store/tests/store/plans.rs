@@ -106,7 +106,8 @@ async fn promote_and_roll_back(store: &Store) -> Result<(), StoreError> {
 
     assert!(store.promote_installation(&new.id, Some(&old.id), &["kv".to_owned()]).await?);
     assert_eq!(live(store, "demo").await?, [("base".into(), "2.0.0".into())]);
-    assert_eq!(store.get_installation("demo", "base").await?.unwrap().approved_capabilities, ["kv"]);
+    let serving = store.get_installation("demo", "base").await?.expect("serving");
+    assert_eq!(serving.approved_capabilities, ["kv"]);
     // Promoting against a replaced row that is gone changes nothing.
     assert!(!store.promote_installation(&new.id, Some(&old.id), &[]).await?);
 
