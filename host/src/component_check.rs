@@ -200,7 +200,9 @@ impl magflock_registry_server::ComponentChecker for WorkerChecker {
         let checker = self.clone();
         Box::pin(async move {
             checker.check(&package).await.map_err(|e| match e {
-                CheckFailure::Rejected { code, message } => CheckError::Rejected(format!("{message} [{code}]")),
+                CheckFailure::Rejected { code, message } => {
+                    CheckError::Rejected(format!("{message} [{code}]"))
+                }
                 CheckFailure::Timeout(_) => CheckError::Timeout,
                 CheckFailure::ResourceLimit(_) => CheckError::ResourceLimit,
                 CheckFailure::Unavailable(why) => CheckError::Unavailable(why),

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod control;
+pub mod database;
 pub mod gateway;
 pub mod metrics;
 pub mod problem;
@@ -37,14 +38,17 @@ struct ApiDoc;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, api) = OpenApiRouter::<Arc<AppState>>::with_openapi(ApiDoc::openapi())
         .merge(control::router())
+        .merge(database::router())
         .split_for_parts();
     api
 }
 
 /// Builds the whole HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {
-    let (control, api) =
-        OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(control::router()).split_for_parts();
+    let (control, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(control::router())
+        .merge(database::router())
+        .split_for_parts();
     let api = Arc::new(api);
     let x_request_id = HeaderName::from_static("x-request-id");
     // Extractors (package uploads, JSON bodies) read at most this much; the

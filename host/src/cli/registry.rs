@@ -78,7 +78,8 @@ pub async fn open(
     check_timeout: Duration,
     check_memory_bytes: u64,
 ) -> miette::Result<magflock_registry_server::Registry> {
-    let mut checker = WorkerChecker::current_exe().into_diagnostic().wrap_err("locating the magflock binary")?;
+    let mut checker =
+        WorkerChecker::current_exe().into_diagnostic().wrap_err("locating the magflock binary")?;
     checker.timeout = check_timeout;
     checker.memory_bytes = check_memory_bytes;
     magflock_registry_server::Registry::open(config, Arc::new(checker))
