@@ -179,8 +179,16 @@ fn open(
     let _ = conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0);
     let _ = conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_LENGTH);
     let _ = conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, super::MAX_SQL_BYTES as i32);
+    // The stored tables and views, read before the authorizer is installed:
+    // it needs them to tell a table from a CTE when SQLite names no schema.
+    let stored: Vec<String> = {
+        let mut st = conn
+            .prepare("SELECT lower(name) FROM main.sqlite_schema WHERE type IN ('table', 'view')")
+            .map_err(failed)?;
+        st.query_map([], |r| r.get(0)).map_err(failed)?.collect::<Result<_, _>>().map_err(failed)?
+    };
     let (g, d) = (grant.clone(), denied.clone());
-    conn.authorizer(Some(move |ctx: AuthContext<'_>| match authorize(&g, &ctx) {
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| match authorize(&g, &stored, &ctx) {
         Ok(()) => Authorization::Allow,
         Err(what) => {
             if let Ok(mut slot) = d.lock()
@@ -202,7 +210,8 @@ fn open(
 }
 
 /// The authorizer's decision: `Err` names what was refused.
-fn authorize(grant: &DatabaseGrant, ctx: &AuthContext<'_>) -> Result<(), String> {
+/// `stored` holds the lower-cased names of `main`'s tables and views.
+fn authorize(grant: &DatabaseGrant, stored: &[String], ctx: &AuthContext<'_>) -> Result<(), String> {
     let table_ok = |table: &str| {
         ctx.database_name == Some("main")
             && !table.to_ascii_lowercase().starts_with("sqlite_")
@@ -211,6 +220,19 @@ fn authorize(grant: &DatabaseGrant, ctx: &AuthContext<'_>) -> Result<(), String>
     let not_granted = |table: &str| format!("table `{table}` is not in the grant");
     match ctx.action {
         AuthAction::Select | AuthAction::Recursive | AuthAction::Function { .. } => Ok(()),
+        // A table read with no column (`count(*)`, `EXISTS`) names the schema
+        // only when the SQL did: none for an unqualified table, a CTE or a
+        // subquery. A name that is a stored table must be granted; any other
+        // (a CTE, a subquery) stores nothing itself.
+        AuthAction::Read { table_name, .. } if ctx.database_name.is_none() => {
+            let lower = table_name.to_ascii_lowercase();
+            let engine = lower.starts_with("sqlite_");
+            if !engine && (!stored.contains(&lower) || grant.covers(table_name)) {
+                Ok(())
+            } else {
+                Err(not_granted(table_name))
+            }
+        }
         AuthAction::Read { table_name, .. } => {
             if table_ok(table_name) {
                 Ok(())
