@@ -18,7 +18,12 @@ fn dbs(host: &TestHost) -> Arc<ProjectDatabases> {
 /// Creates `todos` (granted to the guest by default) and `secrets` (never
 /// granted) in a project's database, as its owner.
 async fn seed(host: &TestHost, project: &str) {
-    let ddl = match host.db {
+    dbs(host).owner_execute(project, seed_ddl(host)).await.unwrap();
+    dbs(host).owner_execute(project, &seed_rows(project)).await.unwrap();
+}
+
+fn seed_ddl(host: &TestHost) -> &'static str {
+    match host.db {
         Db::Sqlite => {
             "CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT NOT NULL, done BOOLEAN NOT NULL DEFAULT 0);
              CREATE TABLE secrets (id INTEGER PRIMARY KEY, value TEXT NOT NULL);"
@@ -28,13 +33,14 @@ async fn seed(host: &TestHost, project: &str) {
                                  done boolean NOT NULL DEFAULT false);
              CREATE TABLE secrets (id bigserial PRIMARY KEY, value text NOT NULL);"
         }
-    };
-    dbs(host).owner_execute(project, ddl).await.unwrap();
-    let rows = format!(
+    }
+}
+
+fn seed_rows(project: &str) -> String {
+    format!(
         "INSERT INTO todos (title, done) VALUES ('{project} one', false), ('{project} two', true);
          INSERT INTO secrets (value) VALUES ('{project} secret');"
-    );
-    dbs(host).owner_execute(project, &rows).await.unwrap();
+    )
 }
 
 /// Installs e2e-db into `project` with `access` on `tables`; returns an API key.
@@ -350,7 +356,30 @@ on_both_databases!(maggate_serves_the_project_tables_through_the_gateway, |host:
     // MagGate installed with its database grant: PostgREST reads and a
     // `return=representation` insert, end to end.
     let key = host.project("demo").await;
-    seed(&host, "demo").await;
+    // The owner creates the tables through the control API.
+    for sql in [seed_ddl(&host).to_owned(), seed_rows("demo")] {
+        let r = host
+            .admin(reqwest::Method::POST, "/v1/projects/demo/database/sql")
+            .json(&serde_json::json!({ "sql": sql }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    }
+    let r = host
+        .admin(reqwest::Method::POST, "/v1/projects/demo/database/sql")
+        .json(&serde_json::json!({ "sql": "CREATE TABLE todos (x int)" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a failing script is a 400 with the database's message");
+    let r = host
+        .admin(reqwest::Method::PUT, "/v1/projects/demo/database/policy")
+        .json(&serde_json::json!({ "statement_timeout_ms": 0, "max_rows": 10, "max_bytes": 10 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a policy without a timeout is refused");
     let pkg = host.publisher.guest_package("maggate", |m| m);
     let (status, body) = host.install("demo", pkg, "database").await;
     assert_eq!(status, 201, "installing maggate: {body}");

@@ -375,3 +375,92 @@ fn sqlstate(e: &rusqlite::Error) -> &'static str {
         _ => "",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use magflock_registry::{DatabaseAccess, DatabaseTables};
+
+    fn grant(access: DatabaseAccess, tables: &[&str]) -> Arc<DatabaseGrant> {
+        Arc::new(DatabaseGrant {
+            access,
+            tables: DatabaseTables::Only(tables.iter().map(|t| t.to_string()).collect()),
+        })
+    }
+
+    fn db(dir: &tempfile::TempDir) -> PathBuf {
+        let path = dir.path().join("p.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT);
+             CREATE TABLE secrets (v TEXT);
+             INSERT INTO todos (title) VALUES ('a'), ('b'); INSERT INTO secrets VALUES ('s');",
+        )
+        .unwrap();
+        path
+    }
+
+    fn run(path: &std::path::Path, g: &Arc<DatabaseGrant>, sql: &str) -> Result<Output, Failure> {
+        let limits = CallLimits {
+            deadline: Instant::now() + Duration::from_secs(2),
+            max_rows: 100,
+            max_bytes: 1 << 20,
+        };
+        let call = Call { sql: sql.into(), params: vec![], returns_rows: true, limits };
+        let denied = Arc::new(Mutex::new(None));
+        let conn = open(path, g, limits, &Arc::new(AtomicBool::new(false)), &denied)?;
+        execute(&conn, &call, &denied, g)
+    }
+
+    #[test]
+    fn the_authorizer_allows_exactly_the_grant() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let read = grant(DatabaseAccess::Read, &["todos"]);
+        let rw = grant(DatabaseAccess::ReadWrite, &["todos"]);
+        for ok in [
+            "SELECT * FROM todos",
+            "SELECT count(*) FROM todos",
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3) SELECT * FROM c",
+            "SELECT upper(title) FROM todos WHERE id IN (SELECT id FROM todos)",
+        ] {
+            assert!(run(&path, &read, ok).is_ok(), "{ok}");
+        }
+        assert!(run(&path, &rw, "UPDATE todos SET title = 'x'").is_ok());
+        for (g, denied) in [
+            (&read, "INSERT INTO todos (title) VALUES ('x')"),
+            (&read, "DELETE FROM todos"),
+            (&rw, "SELECT * FROM secrets"),
+            (&rw, "SELECT count(*) FROM secrets"),
+            (&rw, "SELECT * FROM sqlite_schema"),
+            (&rw, "PRAGMA table_info(secrets)"),
+            (&rw, "CREATE TABLE x (y)"),
+            (&rw, "DROP TABLE todos"),
+            (&rw, "BEGIN"),
+            (&rw, "ATTACH DATABASE '/tmp/other.db' AS o"),
+        ] {
+            assert!(matches!(run(&path, g, denied), Err(Failure::Denied(_))), "{denied}");
+        }
+        assert!(matches!(run(&path, &rw, "SELECT 1; SELECT 2"), Err(Failure::Invalid(_))));
+    }
+
+    #[test]
+    fn a_statement_past_its_deadline_is_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let g = grant(DatabaseAccess::Read, &["todos"]);
+        let limits = CallLimits {
+            deadline: Instant::now() + Duration::from_millis(100),
+            max_rows: 100,
+            max_bytes: 1 << 20,
+        };
+        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+        let call = Call { sql: sql.into(), params: vec![], returns_rows: true, limits };
+        let denied = Arc::new(Mutex::new(None));
+        let started = Instant::now();
+        let conn = open(&path, &g, limits, &Arc::new(AtomicBool::new(false)), &denied).unwrap();
+        assert!(matches!(execute(&conn, &call, &denied, &g), Err(Failure::Timeout)));
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+}
