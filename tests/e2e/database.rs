@@ -409,3 +409,21 @@ on_both_databases!(maggate_serves_the_project_tables_through_the_gateway, |host:
     assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
     host.stop().await;
 });
+
+on_both_databases!(
+    dropping_an_installation_removes_its_role_and_keeps_the_data,
+    |host: TestHost| async move {
+        // The uninstall hook of the capability: the PostgreSQL role goes (after its
+        // connections), the project's rows stay.
+        let key = install_db_guest(&host, "p", "read", r#"["todos"]"#).await;
+        let r = sql(&host, "p", &key, "query", "SELECT count(*) FROM todos", &[]).await;
+        assert_eq!(r["ok"]["rows"][0][0], 2);
+        let dbs = dbs(&host);
+        assert_eq!(dbs.installation_role_exists("p", "e2e-db").await.unwrap(), host.db == Db::Postgres);
+        dbs.drop_installation("p", "e2e-db").await.unwrap();
+        assert!(!dbs.installation_role_exists("p", "e2e-db").await.unwrap());
+        dbs.drop_installation("p", "e2e-db").await.unwrap();
+        dbs.owner_execute("p", "INSERT INTO todos (title) VALUES ('after')").await.unwrap();
+        host.stop().await;
+    }
+);

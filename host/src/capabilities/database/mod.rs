@@ -175,6 +175,30 @@ impl ProjectDatabases {
         }
     }
 
+    /// Forgets an installation at uninstall: on PostgreSQL its role is
+    /// dropped and its connections closed; SQLite keeps nothing per
+    /// installation. The project's tables and rows stay.
+    pub async fn drop_installation(&self, project: &str, extension: &str) -> Result<(), DatabaseError> {
+        check_project(project)?;
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(p) => p.drop_installation(project, extension).await,
+        }
+    }
+
+    /// Whether the database holds a principal for the installation (the
+    /// PostgreSQL role); always `false` on SQLite.
+    pub async fn installation_role_exists(
+        &self,
+        project: &str,
+        extension: &str,
+    ) -> Result<bool, DatabaseError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(false),
+            Backend::Postgres(p) => p.role_exists(project, extension).await,
+        }
+    }
+
     /// Runs the owner's SQL (DDL and data, several statements allowed) in a
     /// project's database with full rights on it, creating the database or
     /// schema first. Never reachable by extensions.

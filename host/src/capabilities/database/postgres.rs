@@ -131,6 +131,42 @@ impl PgDatabases {
         }
     }
 
+    /// Drops an installation's role (its privileges first) and closes its
+    /// connections. For uninstall; the project's tables stay.
+    pub async fn drop_installation(&self, project: &str, extension: &str) -> Result<(), DatabaseError> {
+        let role = self.role_name(project, extension);
+        if let Ok(mut pools) = self.pools.lock() {
+            pools.remove(&(project.to_owned(), extension.to_owned()));
+        }
+        let client = self.admin_client().await?;
+        let r = quote_ident(&role);
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+            .await
+            .map_err(sql_error)?
+            .is_some();
+        if !exists {
+            return Ok(());
+        }
+        // Its own sessions end first: a role with live connections cannot be dropped.
+        client
+            .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", &[&role])
+            .await
+            .map_err(sql_error)?;
+        client.batch_execute(&format!("DROP OWNED BY {r}; DROP ROLE {r}")).await.map_err(sql_error)
+    }
+
+    /// Whether an installation's role exists (for tests and diagnostics).
+    pub async fn role_exists(&self, project: &str, extension: &str) -> Result<bool, DatabaseError> {
+        let client = self.admin_client().await?;
+        let role = self.role_name(project, extension);
+        let row = client
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+            .await
+            .map_err(sql_error)?;
+        Ok(row.is_some())
+    }
+
     /// Creates the project's schema and the installation's role, and sets
     /// the role's privileges to exactly the grant over the tables that exist.
     pub async fn apply_grant(
