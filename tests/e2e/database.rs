@@ -299,6 +299,18 @@ on_both_databases!(the_invocation_deadline_cuts_a_statement_the_policy_allows, |
         }
         Db::Postgres => "SELECT pg_sleep(30)",
     };
+    // A canary in another project keeps being served meanwhile.
+    let canary_key = host.project("c").await;
+    host.install_guest("c", "e2e-canary").await;
+    let (http, url) = (host.http.clone(), format!("{}/x/c/e2e-canary/", host.url));
+    let canary = tokio::spawn(async move {
+        let mut statuses = Vec::new();
+        for _ in 0..40 {
+            statuses.push(http.get(&url).bearer_auth(&canary_key).send().await.unwrap().status().as_u16());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        statuses
+    });
     let started = Instant::now();
     let r = host
         .http
@@ -336,6 +348,8 @@ on_both_databases!(the_invocation_deadline_cuts_a_statement_the_policy_allows, |
     }
     let r = sql(&host, "p", &key, "query", "SELECT count(*) FROM todos", &[]).await;
     assert_eq!(r["ok"]["rows"][0][0], 2, "the next call works: {r}");
+    let statuses = canary.await.unwrap();
+    assert!(statuses.iter().all(|s| *s == 200), "the canary was served throughout: {statuses:?}");
     host.stop().await;
 });
 
