@@ -51,7 +51,7 @@ pub fn linker_for(
 
 /// The grants of an installation, ready for its invocations. Without
 /// `databases` (a host with no project databases) a database grant links
-/// but every call is refused as unavailable.
+/// but every call traps as `capability_denied`.
 pub fn grants(
     store: &Arc<magflock_store::Store>,
     databases: Option<&Arc<database::ProjectDatabases>>,
