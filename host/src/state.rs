@@ -36,8 +36,18 @@ impl AppState {
         let cache = tokio::task::spawn_blocking(move || ArtifactCache::open(&dir, &key))
             .await
             .context("opening the compiled-artifact cache")??;
-        let runtime =
-            Arc::new(Runtime::new(&config.engine, store.clone(), usage)?.with_artifact_cache(cache));
+        let databases = Arc::new(
+            crate::capabilities::database::ProjectDatabases::for_control_plane(
+                &config.database_url,
+                &config.data_dir,
+            )
+            .context("project databases")?,
+        );
+        let runtime = Arc::new(
+            Runtime::new(&config.engine, store.clone(), usage)?
+                .with_artifact_cache(cache)
+                .with_project_databases(databases),
+        );
         let registry = match &config.registry {
             Some(link) => Some(
                 crate::registry_client::RegistryClient::new(&link.url, link.host_token.clone())

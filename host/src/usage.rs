@@ -34,6 +34,10 @@ pub struct UsageEvent {
     pub host_calls: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Rows the project database returned or changed.
+    pub db_rows: u64,
+    /// Time spent in project-database calls, in microseconds.
+    pub db_time_us: u64,
 }
 
 /// One limit hit or denial.
@@ -115,6 +119,8 @@ fn to_row(e: &UsageEvent) -> magflock_store::UsageRecord {
         host_calls: i(e.host_calls),
         bytes_in: i(e.bytes_in),
         bytes_out: i(e.bytes_out),
+        db_rows: i(e.db_rows),
+        db_time_us: i(e.db_time_us),
         created_at: crate::now_ms(),
     }
 }

@@ -21,7 +21,8 @@ pub mod signing;
 
 pub use keys::{KeyError, PublicKey, SecretKey, SigningKeyPair, TrustStore};
 pub use manifest::{
-    Capability, Conflict, Dependency, Endpoint, ExtensionName, Manifest, ManifestError, Method, Resources,
+    Capability, Conflict, DatabaseAccess, DatabaseGrant, DatabaseTables, Dependency, Endpoint, ExtensionName,
+    Manifest, ManifestError, Method, Resources,
 };
 pub use package::{Package, PackageError};
 pub use signing::{

@@ -4,6 +4,7 @@
 //! is validated before a [`Manifest`] exists, and each error names the field
 //! and the reason. A `Manifest` value is therefore always valid.
 
+mod database;
 mod deps;
 mod endpoint;
 mod resources;
@@ -14,6 +15,9 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+pub use database::{
+    ALL_TABLES, DatabaseAccess, DatabaseGrant, DatabaseTables, MAX_DATABASE_TABLES, MAX_TABLE_NAME_LEN,
+};
 pub use deps::{
     Conflict, Dependency, MAX_CONFLICT_REASON_CHARS, MAX_CONFLICTS, MAX_DEPENDENCIES, MAX_RANGE_LEN,
 };
@@ -111,11 +115,13 @@ pub enum Capability {
     Logging,
     Config,
     Kv,
+    Database,
 }
 
 impl Capability {
     /// Every capability, in canonical order.
-    pub const ALL: [Capability; 3] = [Capability::Logging, Capability::Config, Capability::Kv];
+    pub const ALL: [Capability; 4] =
+        [Capability::Logging, Capability::Config, Capability::Kv, Capability::Database];
 
     /// The manifest key (`"logging"`).
     pub fn as_str(self) -> &'static str {
@@ -123,6 +129,7 @@ impl Capability {
             Capability::Logging => "logging",
             Capability::Config => "config",
             Capability::Kv => "kv",
+            Capability::Database => "database",
         }
     }
 
@@ -132,6 +139,7 @@ impl Capability {
             Capability::Logging => "wasi:logging/logging",
             Capability::Config => "wasi:config/store",
             Capability::Kv => "magflock:ext/kv",
+            Capability::Database => "magflock:ext/database",
         }
     }
 }
@@ -144,7 +152,7 @@ impl fmt::Display for Capability {
 
 /// The string names no capability.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} is not a capability (one of logging, config, kv)", quote(.0))]
+#[error("{} is not a capability (one of logging, config, kv, database)", quote(.0))]
 pub struct UnknownCapability(pub String);
 
 impl FromStr for Capability {
@@ -228,6 +236,9 @@ struct RawCapabilities {
     config: bool,
     #[serde(default)]
     kv: bool,
+    /// `[capabilities.database]`: a table, not a flag, since the grant has
+    /// an access level and a table list.
+    database: Option<database::RawDatabase>,
 }
 
 /// `extension.toml` as written, before validation.
@@ -268,6 +279,7 @@ pub struct Manifest {
     license: Option<String>,
     keywords: Vec<String>,
     capabilities: BTreeSet<Capability>,
+    database: Option<DatabaseGrant>,
     resources: Resources,
     config: BTreeMap<String, String>,
     dependencies: Vec<Dependency>,
@@ -335,10 +347,12 @@ impl Manifest {
         }
 
         let caps = raw.capabilities;
+        let database = caps.database.map(database::RawDatabase::resolve).transpose()?;
         let capabilities = [
             (caps.logging, Capability::Logging),
             (caps.config, Capability::Config),
             (caps.kv, Capability::Kv),
+            (database.is_some(), Capability::Database),
         ]
         .into_iter()
         .filter_map(|(on, c)| on.then_some(c))
@@ -358,6 +372,7 @@ impl Manifest {
             license: raw.license,
             keywords: raw.keywords,
             capabilities,
+            database,
             resources,
             config: raw.config,
             dependencies,
@@ -403,6 +418,11 @@ impl Manifest {
     /// Whether this version asks for `capability`.
     pub fn requests(&self, capability: Capability) -> bool {
         self.capabilities.contains(&capability)
+    }
+
+    /// The database grant, when the manifest asks for capability `database`.
+    pub fn database(&self) -> Option<&DatabaseGrant> {
+        self.database.as_ref()
     }
 
     /// Resource limits with defaults applied.
@@ -460,8 +480,14 @@ impl Manifest {
         if !self.capabilities.is_empty() {
             out.push_str("\n[capabilities]\n");
             for c in &self.capabilities {
+                if *c == Capability::Database {
+                    continue;
+                }
                 out.push_str(c.as_str());
                 out.push_str(" = true\n");
+            }
+            if let Some(db) = &self.database {
+                db.canonical_toml(&mut out);
             }
         }
         let r = &self.resources;

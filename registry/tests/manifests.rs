@@ -115,3 +115,20 @@ fn a_manifest_without_dependencies_has_none() {
     assert!(m.dependencies().is_empty() && m.conflicts().is_empty());
     assert!(!m.to_canonical_toml().contains("[dependencies]"));
 }
+
+#[test]
+fn database_grant_keeps_access_and_sorted_tables_and_star_means_all() {
+    use magflock_registry::{Capability, DatabaseAccess, DatabaseTables};
+    let text = manifest_files("good-database").into_iter().find(|(n, _)| n == "good-database").unwrap().1;
+    let m = Manifest::from_toml_str(&text).unwrap();
+    assert!(m.requests(Capability::Database));
+    let g = m.database().unwrap();
+    assert_eq!(g.access, DatabaseAccess::ReadWrite);
+    assert_eq!(g.tables, DatabaseTables::Only(vec!["lists".into(), "todos".into()]));
+    assert!(g.covers("todos") && !g.covers("Todos") && !g.covers("secrets"));
+
+    let all = manifest_files("good-database-all").pop().unwrap().1;
+    let g = Manifest::from_toml_str(&all).unwrap().database().cloned().unwrap();
+    assert_eq!((g.access, g.tables.clone()), (DatabaseAccess::Read, DatabaseTables::All));
+    assert!(!g.writes());
+}

@@ -21,13 +21,15 @@
 //!
 //! A component imports only the interfaces its code calls: an extension that
 //! never calls [`kv`] does not import `magflock:ext/kv`, so its manifest need
-//! not declare the `kv` capability. The same holds for [`config`] and [`log`].
+//! not declare the `kv` capability. The same holds for [`config`], [`database`]
+//! and [`log`].
 
 // The bindings are generated into this crate and the export macro expands in
 // the extension's crate; both name this crate by its absolute path.
 extern crate self as magflock_sdk;
 
 pub mod config;
+pub mod database;
 mod http;
 pub mod kv;
 pub mod log;
@@ -36,7 +38,7 @@ pub use http::{MAX_REQUEST_BODY_BYTES, Request, Response};
 
 /// Everything an extension usually needs: `use magflock_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Extension, Request, Response, config, kv, log};
+    pub use crate::{Extension, Request, Response, config, database, kv, log};
 }
 
 /// Bindings for the world `magflock:ext/extension`, generated from `wit/`.

@@ -102,7 +102,7 @@ on_both_databases!(
         // Approving something not requested is refused.
         let r = host
             .admin(reqwest::Method::POST, "/v1/projects/p/extensions/e2e-kv/approve")
-            .json(&serde_json::json!({"capabilities": ["kv", "database"]}))
+            .json(&serde_json::json!({"capabilities": ["kv", "network"]}))
             .send()
             .await
             .unwrap();

@@ -18,13 +18,12 @@
 //! The dialect, the subset and the error codes are explained in
 //! `docs/decisions/010-postgrest-dialect.md`.
 //!
-//! # Wiring it into a component
-//! Once the host's `database` and `events` capabilities exist, the component
-//! is: a [`Database`] implementation over the `database` import (binding
-//! contract in [`db`]), an [`Events`] one over `events.publish`, and a
-//! `wasi:http` handler that strips the extension prefix from the path, keeps
-//! the query string raw, and calls [`handle_with`] with
-//! [`Options::base_path`] set to the mount point (`/x/{project}/maggate`).
+//! # The component
+//! For wasm32 the crate is also the MagGate component (`component.rs`): a
+//! [`Database`] over the host's `database` import (binding contract in
+//! [`db`]), an [`Events`] that only counts until the host has an `events`
+//! capability, and the SDK's `wasi:http` handler, which sees the path below
+//! the mount point with the query string raw and calls [`handle_with`].
 
 pub mod db;
 pub mod error;
@@ -34,6 +33,9 @@ pub mod openapi;
 pub mod request;
 pub mod response;
 pub mod sql;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
 
 pub use db::{Column, Database, DbError, Dialect, Events, Rows, Table, Value};
 pub use error::ApiError;

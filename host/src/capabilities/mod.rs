@@ -6,6 +6,7 @@
 //! has a finer grain than "linked or not".
 
 pub mod config;
+pub mod database;
 pub mod kv;
 pub mod logging;
 pub mod wasi;
@@ -26,6 +27,7 @@ pub struct Grants {
     pub granted: BTreeSet<Capability>,
     pub kv: Option<kv::KvCtx>,
     pub config: Option<config::ConfigCtx>,
+    pub database: Option<database::DbCtx>,
 }
 
 /// Builds the linker for one installation: the base WASI interfaces every
@@ -41,14 +43,18 @@ pub fn linker_for(
             Capability::Logging => logging::add_to_linker(&mut linker)?,
             Capability::Config => config::add_to_linker(&mut linker)?,
             Capability::Kv => kv::add_to_linker(&mut linker)?,
+            Capability::Database => database::add_to_linker(&mut linker)?,
         }
     }
     Ok(linker)
 }
 
-/// The grants of an installation, ready for its invocations.
+/// The grants of an installation, ready for its invocations. Without
+/// `databases` (a host with no project databases) a database grant links
+/// but every call traps as `capability_denied`.
 pub fn grants(
     store: &Arc<magflock_store::Store>,
+    databases: Option<&Arc<database::ProjectDatabases>>,
     project: &str,
     manifest: &magflock_registry::Manifest,
     granted: BTreeSet<Capability>,
@@ -60,6 +66,12 @@ pub fn grants(
     });
     let config =
         granted.contains(&Capability::Config).then(|| config::ConfigCtx::new(manifest.config().clone()));
+    let database = match (granted.contains(&Capability::Database), manifest.database(), databases) {
+        (true, Some(grant), Some(dbs)) => {
+            Some(database::DbCtx::new(dbs.clone(), project, manifest.name().as_str(), grant.clone()))
+        }
+        _ => None,
+    };
     Grants {
         project: project.to_owned(),
         extension: manifest.name().as_str().to_owned(),
@@ -67,5 +79,6 @@ pub fn grants(
         granted,
         kv,
         config,
+        database,
     }
 }

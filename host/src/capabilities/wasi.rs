@@ -90,9 +90,7 @@ pub enum ImportError {
 
 /// The capability whose interface this is, if any.
 pub fn capability_of(interface: &str) -> Option<Capability> {
-    [Capability::Logging, Capability::Config, Capability::Kv]
-        .into_iter()
-        .find(|c| c.wit_interface() == interface)
+    Capability::ALL.into_iter().find(|c| c.wit_interface() == interface)
 }
 
 /// Drops the `@version` of an import name: `wasi:io/poll@0.2.6` → `wasi:io/poll`.

@@ -12,6 +12,8 @@ wasmtime::component::bindgen!({
         // (host failure or guest abuse), `Ok(Err(..))` is an error the guest
         // sees and may handle.
         "magflock:ext/kv": async | trappable,
+        // Database calls wait on the project database: async.
+        "magflock:ext/database": async | trappable,
         default: trappable,
     },
     exports: { default: async },
@@ -25,6 +27,7 @@ wasmtime::component::bindgen!({
 
 pub use exports::magflock::ext::lifecycle;
 pub use exports::magflock::ext::upgrade;
+pub use magflock::ext::database;
 pub use magflock::ext::kv;
 pub use wasi::config::store as config;
 pub use wasi::logging::logging;

@@ -54,11 +54,12 @@ pub struct Invocation {
 }
 
 fn new_store(rt: &Runtime, loaded: &Loaded, meter: &Arc<Meter>) -> wasmtime::Result<Store<InvocationState>> {
-    let state = InvocationState::new(loaded.grants.clone(), loaded.limits.memory_bytes, meter.clone());
+    let deadline = Instant::now() + loaded.limits.timeout;
+    let state =
+        InvocationState::new(loaded.grants.clone(), loaded.limits.memory_bytes, meter.clone(), deadline);
     let mut store = Store::new(rt.engine(), state);
     store.limiter(|s| &mut s.limiter);
     store.set_fuel(loaded.limits.fuel)?;
-    let deadline = Instant::now() + loaded.limits.timeout;
     // Every tick the guest yields to the async runtime (so a spinning guest
     // cannot starve others) and is stopped once its deadline has passed.
     store.set_epoch_deadline(1);
@@ -119,6 +120,7 @@ impl Runtime {
             outcome
         };
         self.record(loaded, &request_id, endpoint, &method, outcome, &meter, started, bytes_in, bytes_out);
+        self.call_violations(loaded, &request_id, &meter);
         if outcome.is_violation() {
             let (limit, actual) = limit_and_actual(loaded, outcome, &meter, started);
             self.violation(loaded, &request_id, outcome, limit, actual);
@@ -324,6 +326,7 @@ impl Runtime {
         };
         let endpoint = format!("lifecycle:{}", hook.as_str());
         self.record(loaded, &request_id, &endpoint, "HOOK", outcome, &meter, started, 0, 0);
+        self.call_violations(loaded, &request_id, &meter);
         if outcome.is_violation() {
             let (limit, actual) = limit_and_actual(loaded, outcome, &meter, started);
             self.violation(loaded, &request_id, outcome, limit, actual);
@@ -367,7 +370,30 @@ impl Runtime {
             host_calls: Meter::get(&meter.host_calls),
             bytes_in,
             bytes_out,
+            db_rows: Meter::get(&meter.db_rows),
+            db_time_us: Meter::get(&meter.db_time_us),
         });
+    }
+
+    /// Writes the violations capability calls recorded (denials the guest
+    /// saw as errors, database limits hit), one record each.
+    fn call_violations(&self, loaded: &Loaded, request_id: &str, meter: &Meter) {
+        for v in meter.take_call_violations() {
+            metrics::counter!("magflock_violations_total", "project" => loaded.project.clone(),
+                "extension" => loaded.name().to_owned(), "kind" => v.kind)
+            .increment(1);
+            self.usage.violation(ViolationEvent {
+                request_id: Some(request_id.to_owned()),
+                project: loaded.project.clone(),
+                extension: loaded.name().to_owned(),
+                version: loaded.version(),
+                kind: v.kind,
+                limit_value: v.limit,
+                actual_value: v.actual,
+                action: "rejected",
+                detail: v.detail,
+            });
+        }
     }
 
     fn violation(

@@ -1,8 +1,8 @@
 //! Per-invocation resource accounting: the aggregate memory limiter and the
 //! meter that feeds the usage record.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Bytes one table element is charged, as wasmtime stores one pointer each.
 const TABLE_ELEMENT_BYTES: u64 = 8;
@@ -73,6 +73,29 @@ pub struct Meter {
     pub host_calls: AtomicU64,
     /// Fuel consumed, set when the call ends.
     pub fuel_used: AtomicU64,
+    /// Rows the project database returned or changed for this invocation.
+    pub db_rows: AtomicU64,
+    /// Time spent in project-database calls, in microseconds.
+    pub db_time_us: AtomicU64,
+    /// Denials and limit hits of capability calls that the guest saw as an
+    /// error (it may carry on): each becomes one violation record when the
+    /// invocation is recorded. Bounded by [`MAX_CALL_VIOLATIONS`].
+    pub call_violations: Mutex<Vec<CallViolation>>,
+}
+
+/// Violations recorded per invocation from capability calls; a guest that
+/// loops over denied calls gets this many records, not one per call.
+pub const MAX_CALL_VIOLATIONS: usize = 16;
+
+/// A denial or limit hit inside a capability call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallViolation {
+    /// `capability_denied`, `query_timeout`, `query_too_large`.
+    pub kind: &'static str,
+    pub limit: Option<i64>,
+    pub actual: Option<i64>,
+    /// Names the capability and what was refused (the table, the permission).
+    pub detail: String,
 }
 
 impl Meter {
@@ -81,6 +104,21 @@ impl Meter {
     }
     pub fn get(a: &AtomicU64) -> u64 {
         a.load(Ordering::Relaxed)
+    }
+
+    /// Records a violation from a capability call (the first
+    /// [`MAX_CALL_VIOLATIONS`] of an invocation are kept).
+    pub fn call_violation(&self, v: CallViolation) {
+        if let Ok(mut list) = self.call_violations.lock()
+            && list.len() < MAX_CALL_VIOLATIONS
+        {
+            list.push(v);
+        }
+    }
+
+    /// The violations recorded by capability calls.
+    pub fn take_call_violations(&self) -> Vec<CallViolation> {
+        self.call_violations.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
     }
 }
 

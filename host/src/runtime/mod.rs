@@ -129,6 +129,8 @@ pub struct Runtime {
     /// Compiled components on disk; without it every load compiles.
     cache: Option<Arc<ArtifactCache>>,
     pub usage: UsageSink,
+    /// The projects' own databases, behind capability `database`.
+    databases: Option<Arc<capabilities::database::ProjectDatabases>>,
     active: RwLock<HashMap<(String, String), Arc<Loaded>>>,
 }
 
@@ -149,6 +151,7 @@ impl Runtime {
             store,
             cache: None,
             usage,
+            databases: None,
             active: RwLock::new(HashMap::new()),
         })
     }
@@ -157,6 +160,19 @@ impl Runtime {
     pub fn with_artifact_cache(mut self, cache: ArtifactCache) -> Self {
         self.cache = Some(Arc::new(cache));
         self
+    }
+
+    /// Serves capability `database` from `databases`.
+    pub fn with_project_databases(
+        mut self,
+        databases: Arc<capabilities::database::ProjectDatabases>,
+    ) -> Self {
+        self.databases = Some(databases);
+        self
+    }
+
+    pub fn project_databases(&self) -> Option<&Arc<capabilities::database::ProjectDatabases>> {
+        self.databases.as_ref()
     }
 
     pub fn artifact_cache(&self) -> Option<&ArtifactCache> {
@@ -225,7 +241,8 @@ impl Runtime {
             ProxyPre::new(instance_pre.clone()).map_err(|e| LoadError::NoHandler(format!("{e:#}")))?;
         let lifecycle = bindings::lifecycle::GuestIndices::new(&instance_pre).ok();
         let upgrade = bindings::upgrade::GuestIndices::new(&instance_pre).ok();
-        let grants = Arc::new(capabilities::grants(&self.store, project, &manifest, granted));
+        let grants =
+            Arc::new(capabilities::grants(&self.store, self.databases.as_ref(), project, &manifest, granted));
         let limits = Limits::from_manifest(&manifest);
         Ok(Arc::new(Loaded {
             metrics: LoadedMetrics::new(project, manifest.name().as_str()),

@@ -3,6 +3,7 @@
 //! granted. A new one is built for every call and dropped after it.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -26,10 +27,13 @@ pub struct InvocationState {
     pub(crate) grants: Arc<Grants>,
     /// Log lines the guest may still emit in this invocation.
     pub(crate) log_budget: u32,
+    /// When the invocation's wall-clock deadline passes: host calls that
+    /// wait (database statements) are cut by then.
+    pub(crate) deadline: Instant,
 }
 
 impl InvocationState {
-    pub fn new(grants: Arc<Grants>, memory_limit: u64, meter: Arc<Meter>) -> Self {
+    pub fn new(grants: Arc<Grants>, memory_limit: u64, meter: Arc<Meter>, deadline: Instant) -> Self {
         // No preopened directories, no environment, no arguments, no network:
         // the base WASI context gives a language runtime clocks, randomness
         // and empty stdio, nothing that reaches the host.
@@ -45,6 +49,7 @@ impl InvocationState {
             meter,
             grants,
             log_budget: crate::capabilities::logging::MAX_LINES_PER_INVOCATION,
+            deadline,
         }
     }
 }

@@ -155,6 +155,10 @@ pub struct UsageRecord {
     pub host_calls: i64,
     pub bytes_in: i64,
     pub bytes_out: i64,
+    /// Rows the project database returned or changed for this invocation.
+    pub db_rows: i64,
+    /// Time spent in project-database calls, in microseconds.
+    pub db_time_us: i64,
     /// When the invocation started.
     pub created_at: i64,
 }

@@ -11,7 +11,7 @@ use crate::{
 
 const USAGE_COLUMNS: &str = "id, request_id, project_id, extension, version, endpoint, method, \
      status, outcome, fuel_used, wall_time_us, peak_memory_bytes, host_calls, bytes_in, \
-     bytes_out, created_at";
+     bytes_out, db_rows, db_time_us, created_at";
 
 const VIOLATION_COLUMNS: &str = "id, request_id, project_id, extension, version, kind, \
      limit_value, actual_value, action, detail, created_at";
@@ -34,6 +34,8 @@ fn usage_from_row(row: &AnyRow) -> Result<UsageEntry, sqlx::Error> {
             host_calls: row.try_get("host_calls")?,
             bytes_in: row.try_get("bytes_in")?,
             bytes_out: row.try_get("bytes_out")?,
+            db_rows: row.try_get("db_rows")?,
+            db_time_us: row.try_get("db_time_us")?,
             created_at: row.try_get("created_at")?,
         },
     })
@@ -67,7 +69,7 @@ fn page(sql: &mut Sql, since: Option<i64>, until: Option<i64>, before_id: Option
 /// Rows per multi-row INSERT of usage records.
 const USAGE_ROWS_PER_STATEMENT: usize = 64;
 /// Columns bound per usage row.
-const USAGE_COLUMNS_PER_ROW: usize = 15;
+const USAGE_COLUMNS_PER_ROW: usize = 17;
 
 impl Store {
     /// Stores a batch of usage records in one transaction. A record whose
@@ -80,13 +82,13 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
         // Multi-row INSERTs: one statement per chunk instead of one per row,
-        // the store's main cost per invocation. 15 parameters a row keeps a
+        // the store's main cost per invocation. 17 parameters a row keeps a
         // chunk far below both engines' parameter limits.
         for chunk in records.chunks(USAGE_ROWS_PER_STATEMENT) {
             let mut sql = String::from(
                 "INSERT INTO resource_usage_log (request_id, project_id, extension, version, \
                  endpoint, method, status, outcome, fuel_used, wall_time_us, peak_memory_bytes, \
-                 host_calls, bytes_in, bytes_out, created_at) VALUES ",
+                 host_calls, bytes_in, bytes_out, db_rows, db_time_us, created_at) VALUES ",
             );
             for row in 0..chunk.len() {
                 if row > 0 {
@@ -120,6 +122,8 @@ impl Store {
                     .bind(r.host_calls)
                     .bind(r.bytes_in)
                     .bind(r.bytes_out)
+                    .bind(r.db_rows)
+                    .bind(r.db_time_us)
                     .bind(r.created_at);
             }
             inserted += q.execute(&mut *tx).await?.rows_affected();

@@ -16,6 +16,8 @@ fn record(request_id: &str, extension: &str, version: &str, outcome: &str, at: i
         host_calls: 3,
         bytes_in: 10,
         bytes_out: 20,
+        db_rows: 4,
+        db_time_us: 120,
         created_at: at,
     }
 }

@@ -1,0 +1,466 @@
+//! Project databases as SQLite files, one per project.
+//!
+//! A fresh connection per call (opening a file is cheap next to a wasm
+//! instance), on the blocking pool. The grant is enforced by SQLite:
+//!
+//! - a read grant opens the file read-only and sets `query_only`;
+//! - an authorizer, consulted while the statement is compiled, allows reads
+//!   of granted tables of `main` (and row writes to them for read-write) and
+//!   denies every other action: `ATTACH`/`DETACH`, `PRAGMA`, DDL,
+//!   transactions and savepoints, the engine's `sqlite_*` tables;
+//! - `SQLITE_LIMIT_ATTACHED` is 0 and defensive mode is on;
+//! - a statement with a second statement after it is refused by prepare;
+//! - a progress handler interrupts the statement at the call's deadline or
+//!   when the call is abandoned.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use magflock_registry::DatabaseGrant;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::limits::Limit;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+
+use super::{Call, CallLimits, CancelOnDrop, DatabaseError, Failure, Output, ResultBudget};
+use crate::runtime::bindings::database as wit;
+
+/// SQLite VM instructions between two checks of the deadline.
+const PROGRESS_OPS: i32 = 1000;
+/// Longest a call waits for another writer's lock.
+const MAX_BUSY_WAIT: Duration = Duration::from_secs(5);
+/// Largest string or blob a statement may build, in bytes (SQLite's own
+/// default is 1 GB): `randomblob`/`zeroblob`/`printf` stay bounded.
+const MAX_VALUE_LENGTH: i32 = 32 * 1024 * 1024;
+
+pub(super) struct SqliteDatabases {
+    dir: PathBuf,
+}
+
+impl SqliteDatabases {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    /// The file of a project (its id is validated before this is called).
+    pub fn path(&self, project: &str) -> PathBuf {
+        self.dir.join(format!("{project}.db"))
+    }
+
+    /// Creates the project's file (in WAL mode) when missing.
+    pub async fn ensure(&self, project: &str) -> Result<(), DatabaseError> {
+        let path = self.path(project);
+        let dir = self.dir.clone();
+        blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|e| DatabaseError::Unavailable(e.to_string()))?;
+            let conn = Connection::open(&path).map_err(unavailable)?;
+            conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn owner_execute(&self, project: &str, sql: &str) -> Result<(), DatabaseError> {
+        self.ensure(project).await?;
+        let path = self.path(project);
+        let sql = sql.to_owned();
+        blocking(move || {
+            let conn = Connection::open(&path).map_err(unavailable)?;
+            conn.busy_timeout(MAX_BUSY_WAIT).map_err(unavailable)?;
+            conn.execute_batch(&sql)
+                .map_err(|e| DatabaseError::Sql { code: sqlstate(&e).to_owned(), message: e.to_string() })
+        })
+        .await
+    }
+
+    pub async fn run(&self, project: &str, grant: Arc<DatabaseGrant>, call: Call) -> Result<Output, Failure> {
+        let path = self.path(project);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _guard = CancelOnDrop(cancel.clone());
+        let job = move || {
+            let denied = Arc::new(Mutex::new(None));
+            let conn = open(&path, &grant, call.limits, &cancel, &denied)?;
+            execute(&conn, &call, &denied, &grant)
+        };
+        tokio::task::spawn_blocking(job)
+            .await
+            .unwrap_or_else(|e| Err(Failure::Failed(String::new(), format!("database call failed: {e}"))))
+    }
+
+    /// The granted tables and views of `main` with their columns.
+    pub async fn describe(
+        &self,
+        project: &str,
+        grant: Arc<DatabaseGrant>,
+        deadline: Instant,
+    ) -> Result<Vec<wit::Table>, Failure> {
+        let path = self.path(project);
+        tokio::task::spawn_blocking(move || {
+            // The host's own read, not the guest's SQL: no authorizer, read-only.
+            let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(failed)?;
+            conn.busy_timeout(deadline.saturating_duration_since(Instant::now()).min(MAX_BUSY_WAIT)).map_err(failed)?;
+            let mut st = conn
+                .prepare(
+                    "SELECT name FROM main.sqlite_schema WHERE type IN ('table', 'view') \
+                     AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+                )
+                .map_err(failed)?;
+            let names: Vec<String> = st
+                .query_map([], |r| r.get(0))
+                .map_err(failed)?
+                .collect::<Result<_, _>>()
+                .map_err(failed)?;
+            let mut tables = Vec::new();
+            for name in names.into_iter().filter(|n| grant.covers(n)) {
+                let mut st = conn
+                    .prepare("SELECT name, type, \"notnull\", dflt_value IS NOT NULL, pk FROM pragma_table_info(?1)")
+                    .map_err(failed)?;
+                let columns = st
+                    .query_map([&name], |r| {
+                        Ok(wit::Column {
+                            name: r.get(0)?,
+                            data_type: r.get(1)?,
+                            nullable: r.get::<_, i64>(2)? == 0,
+                            has_default: r.get(3)?,
+                            primary_key: r.get::<_, i64>(4)? > 0,
+                        })
+                    })
+                    .map_err(failed)?
+                    .collect::<Result<_, _>>()
+                    .map_err(failed)?;
+                tables.push(wit::Table { name, columns });
+            }
+            Ok(tables)
+        })
+        .await
+        .unwrap_or_else(|e| Err(Failure::Failed(String::new(), format!("database call failed: {e}"))))
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DatabaseError> + Send + 'static,
+) -> Result<T, DatabaseError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| DatabaseError::Unavailable(e.to_string()))?
+}
+
+fn unavailable(e: rusqlite::Error) -> DatabaseError {
+    DatabaseError::Unavailable(e.to_string())
+}
+
+fn failed(e: rusqlite::Error) -> Failure {
+    Failure::Failed(sqlstate(&e).to_owned(), e.to_string())
+}
+
+/// A connection for one guest call, locked down to the grant.
+fn open(
+    path: &std::path::Path,
+    grant: &Arc<DatabaseGrant>,
+    limits: CallLimits,
+    cancel: &Arc<AtomicBool>,
+    denied: &Arc<Mutex<Option<String>>>,
+) -> Result<Connection, Failure> {
+    let mode =
+        if grant.writes() { OpenFlags::SQLITE_OPEN_READ_WRITE } else { OpenFlags::SQLITE_OPEN_READ_ONLY };
+    // No CREATE (the host made the file), no URI filenames.
+    let conn = Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(failed)?;
+    let remaining = limits.remaining();
+    if remaining.is_zero() {
+        return Err(Failure::Timeout);
+    }
+    conn.busy_timeout(remaining.min(MAX_BUSY_WAIT)).map_err(failed)?;
+    if !grant.writes() {
+        conn.pragma_update(None, "query_only", true).map_err(failed)?;
+    }
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true).map_err(failed)?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false).map_err(failed)?;
+    let _ = conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0);
+    let _ = conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_LENGTH);
+    let _ = conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, super::MAX_SQL_BYTES as i32);
+    // The stored tables and views, read before the authorizer is installed:
+    // it needs them to tell a table from a CTE when SQLite names no schema.
+    let stored: Vec<String> = {
+        let mut st = conn
+            .prepare("SELECT lower(name) FROM main.sqlite_schema WHERE type IN ('table', 'view')")
+            .map_err(failed)?;
+        st.query_map([], |r| r.get(0)).map_err(failed)?.collect::<Result<_, _>>().map_err(failed)?
+    };
+    let (g, d) = (grant.clone(), denied.clone());
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| match authorize(&g, &stored, &ctx) {
+        Ok(()) => Authorization::Allow,
+        Err(what) => {
+            if let Ok(mut slot) = d.lock()
+                && slot.is_none()
+            {
+                *slot = Some(what);
+            }
+            Authorization::Deny
+        }
+    }))
+    .map_err(failed)?;
+    let (deadline, cancel) = (limits.deadline, cancel.clone());
+    conn.progress_handler(
+        PROGRESS_OPS,
+        Some(move || cancel.load(Ordering::Acquire) || Instant::now() >= deadline),
+    )
+    .map_err(failed)?;
+    Ok(conn)
+}
+
+/// The authorizer's decision: `Err` names what was refused.
+/// `stored` holds the lower-cased names of `main`'s tables and views.
+fn authorize(grant: &DatabaseGrant, stored: &[String], ctx: &AuthContext<'_>) -> Result<(), String> {
+    let table_ok = |table: &str| {
+        ctx.database_name == Some("main")
+            && !table.to_ascii_lowercase().starts_with("sqlite_")
+            && grant.covers(table)
+    };
+    let not_granted = |table: &str| format!("table `{table}` is not in the grant");
+    match ctx.action {
+        AuthAction::Select | AuthAction::Recursive | AuthAction::Function { .. } => Ok(()),
+        // A table read with no column (`count(*)`, `EXISTS`) names the schema
+        // only when the SQL did: none for an unqualified table, a CTE or a
+        // subquery. A name that is a stored table must be granted; any other
+        // (a CTE, a subquery) stores nothing itself.
+        AuthAction::Read { table_name, .. } if ctx.database_name.is_none() => {
+            let lower = table_name.to_ascii_lowercase();
+            let engine = lower.starts_with("sqlite_");
+            if !engine && (!stored.contains(&lower) || grant.covers(table_name)) {
+                Ok(())
+            } else {
+                Err(not_granted(table_name))
+            }
+        }
+        AuthAction::Read { table_name, .. } => {
+            if table_ok(table_name) {
+                Ok(())
+            } else {
+                Err(not_granted(table_name))
+            }
+        }
+        AuthAction::Insert { table_name }
+        | AuthAction::Delete { table_name }
+        | AuthAction::Update { table_name, .. } => {
+            if !table_ok(table_name) {
+                Err(not_granted(table_name))
+            } else if !grant.writes() {
+                Err(format!("write to table `{table_name}` with a read-only grant"))
+            } else {
+                Ok(())
+            }
+        }
+        AuthAction::Pragma { pragma_name, .. } => Err(format!("PRAGMA {pragma_name} is not allowed")),
+        AuthAction::Attach { .. } => Err("ATTACH is not allowed".into()),
+        AuthAction::Detach { .. } => Err("DETACH is not allowed".into()),
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => {
+            Err("transaction control is not allowed: each call is its own transaction".into())
+        }
+        _ => Err("schema changes are not allowed: the project owner manages tables".into()),
+    }
+}
+
+fn execute(
+    conn: &Connection,
+    call: &Call,
+    denied: &Arc<Mutex<Option<String>>>,
+    grant: &DatabaseGrant,
+) -> Result<Output, Failure> {
+    let take_denied = || denied.lock().ok().and_then(|mut d| d.take());
+    let mut st = match conn.prepare(&call.sql) {
+        Ok(st) => st,
+        Err(rusqlite::Error::MultipleStatement) => {
+            return Err(Failure::Invalid("only one statement may run per call".into()));
+        }
+        Err(e) => {
+            if let Some(what) = take_denied() {
+                return Err(Failure::Denied(what));
+            }
+            return Err(map_error(e, call.limits));
+        }
+    };
+    // A read grant never runs a writing statement (the read-only connection
+    // and the authorizer already refuse it: a third check costs nothing).
+    if !grant.writes() && !st.readonly() {
+        return Err(Failure::Denied("a write with a read-only grant".into()));
+    }
+    if st.parameter_count() != call.params.len() {
+        return Err(Failure::Invalid(format!(
+            "the statement has {} parameters; {} were given",
+            st.parameter_count(),
+            call.params.len()
+        )));
+    }
+    for (i, p) in call.params.iter().enumerate() {
+        let v = match p {
+            wit::Value::Null => rusqlite::types::Value::Null,
+            wit::Value::Boolean(b) => rusqlite::types::Value::Integer(i64::from(*b)),
+            wit::Value::Integer(n) => rusqlite::types::Value::Integer(*n),
+            wit::Value::Float(f) => rusqlite::types::Value::Real(*f),
+            wit::Value::Text(s) | wit::Value::Json(s) => rusqlite::types::Value::Text(s.clone()),
+            wit::Value::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
+        };
+        st.raw_bind_parameter(i + 1, v).map_err(|e| map_error(e, call.limits))?;
+    }
+    let columns: Vec<String> = st.column_names().iter().map(|s| s.to_string()).collect();
+    let n = columns.len();
+    let mut budget = ResultBudget::new(call.limits);
+    let mut out = Vec::new();
+    {
+        let mut rows = st.raw_query();
+        loop {
+            let row = match rows.next() {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => return Err(map_error(e, call.limits)),
+            };
+            if !call.returns_rows {
+                continue;
+            }
+            let mut values = Vec::with_capacity(n);
+            for i in 0..n {
+                values.push(match row.get_ref(i).map_err(|e| map_error(e, call.limits))? {
+                    ValueRef::Null => wit::Value::Null,
+                    ValueRef::Integer(i) => wit::Value::Integer(i),
+                    ValueRef::Real(f) => wit::Value::Float(f),
+                    ValueRef::Text(t) => wit::Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => wit::Value::Blob(b.to_vec()),
+                });
+            }
+            budget.row(&values)?;
+            out.push(values);
+        }
+    }
+    if call.returns_rows {
+        Ok(Output::Rows(wit::Rows { columns, rows: out }))
+    } else {
+        Ok(Output::Changed(conn.changes()))
+    }
+}
+
+fn map_error(e: rusqlite::Error, limits: CallLimits) -> Failure {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        match f.code {
+            rusqlite::ErrorCode::OperationInterrupted => return Failure::Timeout,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                if limits.remaining().is_zero() =>
+            {
+                return Failure::Timeout;
+            }
+            rusqlite::ErrorCode::AuthorizationForStatementDenied => {
+                return Failure::Denied("the statement is not allowed".into());
+            }
+            rusqlite::ErrorCode::ReadOnly => return Failure::Denied("a write with a read-only grant".into()),
+            rusqlite::ErrorCode::ConstraintViolation => {
+                return Failure::Constraint(sqlstate(&e).to_owned(), e.to_string());
+            }
+            _ => {}
+        }
+    }
+    Failure::Failed(sqlstate(&e).to_owned(), e.to_string())
+}
+
+/// The SQLSTATE PostgreSQL would report for a SQLite constraint error, so
+/// extensions handle both dialects alike; empty when there is none.
+fn sqlstate(e: &rusqlite::Error) -> &'static str {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.extended_code {
+            2067 | 1555 => "23505", // UNIQUE, PRIMARY KEY
+            1299 => "23502",        // NOT NULL
+            787 => "23503",         // FOREIGN KEY
+            275 => "23514",         // CHECK
+            _ => "",
+        },
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use magflock_registry::{DatabaseAccess, DatabaseTables};
+
+    fn grant(access: DatabaseAccess, tables: &[&str]) -> Arc<DatabaseGrant> {
+        Arc::new(DatabaseGrant {
+            access,
+            tables: DatabaseTables::Only(tables.iter().map(|t| t.to_string()).collect()),
+        })
+    }
+
+    fn db(dir: &tempfile::TempDir) -> PathBuf {
+        let path = dir.path().join("p.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE todos (id INTEGER PRIMARY KEY, title TEXT);
+             CREATE TABLE secrets (v TEXT);
+             INSERT INTO todos (title) VALUES ('a'), ('b'); INSERT INTO secrets VALUES ('s');",
+        )
+        .unwrap();
+        path
+    }
+
+    fn run(path: &std::path::Path, g: &Arc<DatabaseGrant>, sql: &str) -> Result<Output, Failure> {
+        let limits = CallLimits {
+            deadline: Instant::now() + Duration::from_secs(2),
+            max_rows: 100,
+            max_bytes: 1 << 20,
+        };
+        let call = Call { sql: sql.into(), params: vec![], returns_rows: true, limits };
+        let denied = Arc::new(Mutex::new(None));
+        let conn = open(path, g, limits, &Arc::new(AtomicBool::new(false)), &denied)?;
+        execute(&conn, &call, &denied, g)
+    }
+
+    #[test]
+    fn the_authorizer_allows_exactly_the_grant() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let read = grant(DatabaseAccess::Read, &["todos"]);
+        let rw = grant(DatabaseAccess::ReadWrite, &["todos"]);
+        for ok in [
+            "SELECT * FROM todos",
+            "SELECT count(*) FROM todos",
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3) SELECT * FROM c",
+            "SELECT upper(title) FROM todos WHERE id IN (SELECT id FROM todos)",
+        ] {
+            assert!(run(&path, &read, ok).is_ok(), "{ok}");
+        }
+        assert!(run(&path, &rw, "UPDATE todos SET title = 'x'").is_ok());
+        for (g, denied) in [
+            (&read, "INSERT INTO todos (title) VALUES ('x')"),
+            (&read, "DELETE FROM todos"),
+            (&rw, "SELECT * FROM secrets"),
+            (&rw, "SELECT count(*) FROM secrets"),
+            (&rw, "SELECT * FROM sqlite_schema"),
+            (&rw, "PRAGMA table_info(secrets)"),
+            (&rw, "CREATE TABLE x (y)"),
+            (&rw, "DROP TABLE todos"),
+            (&rw, "BEGIN"),
+            (&rw, "ATTACH DATABASE '/tmp/other.db' AS o"),
+        ] {
+            assert!(matches!(run(&path, g, denied), Err(Failure::Denied(_))), "{denied}");
+        }
+        assert!(matches!(run(&path, &rw, "SELECT 1; SELECT 2"), Err(Failure::Invalid(_))));
+    }
+
+    #[test]
+    fn a_statement_past_its_deadline_is_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let g = grant(DatabaseAccess::Read, &["todos"]);
+        let limits = CallLimits {
+            deadline: Instant::now() + Duration::from_millis(100),
+            max_rows: 100,
+            max_bytes: 1 << 20,
+        };
+        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+        let call = Call { sql: sql.into(), params: vec![], returns_rows: true, limits };
+        let denied = Arc::new(Mutex::new(None));
+        let started = Instant::now();
+        let conn = open(&path, &g, limits, &Arc::new(AtomicBool::new(false)), &denied).unwrap();
+        assert!(matches!(execute(&conn, &call, &denied, &g), Err(Failure::Timeout)));
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+}
