@@ -6,6 +6,7 @@ pub mod control;
 pub mod database;
 pub mod gateway;
 pub mod metrics;
+pub mod migrations;
 pub mod problem;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, api) = OpenApiRouter::<Arc<AppState>>::with_openapi(ApiDoc::openapi())
         .merge(control::router())
         .merge(database::router())
+        .merge(migrations::router())
         .split_for_parts();
     api
 }
@@ -48,6 +50,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let (control, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(control::router())
         .merge(database::router())
+        .merge(migrations::router())
         .split_for_parts();
     let api = Arc::new(api);
     let x_request_id = HeaderName::from_static("x-request-id");

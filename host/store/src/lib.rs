@@ -31,6 +31,7 @@ mod installations;
 mod keys;
 mod kv;
 mod model;
+mod project_migrations;
 mod sql;
 mod usage;
 
@@ -43,6 +44,7 @@ use sqlx::{AnyPool, Executor};
 pub use error::StoreError;
 pub use keys::is_valid_project_id;
 pub use model::*;
+pub use project_migrations::ProjectMigration;
 
 /// Rows returned by a listing when the caller does not say.
 pub const DEFAULT_LIMIT: u32 = 100;
