@@ -25,6 +25,7 @@ async fn main() -> miette::Result<()> {
         Command::Publish(args) => cli::remote::publish(args).await,
         Command::Install(args) => cli::remote::install(args).await,
         Command::Registry(cmd) => cli::registry::run(cmd).await,
+        Command::Db(cmd) => cli::db::run(cmd).await,
         Command::Openapi => {
             let doc = magflock_host::api::openapi();
             println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| miette::miette!("{e}"))?);

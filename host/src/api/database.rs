@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new().routes(routes!(run_owner_sql)).routes(routes!(get_policy, set_policy))
 }
 
-async fn databases(state: &AppState, project: &str) -> Result<Arc<ProjectDatabases>, ApiError> {
+pub(crate) async fn databases(state: &AppState, project: &str) -> Result<Arc<ProjectDatabases>, ApiError> {
     if state.store.get_project(project).await?.is_none() {
         return Err(ApiError::not_found(format!("project `{project}` does not exist")));
     }

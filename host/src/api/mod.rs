@@ -6,6 +6,7 @@ pub mod control;
 pub mod database;
 pub mod gateway;
 pub mod metrics;
+pub mod migrations;
 pub mod plans;
 pub mod problem;
 
@@ -41,6 +42,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(control::router())
         .merge(plans::router())
         .merge(database::router())
+        .merge(migrations::router())
         .split_for_parts();
     api
 }
@@ -51,6 +53,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(control::router())
         .merge(plans::router())
         .merge(database::router())
+        .merge(migrations::router())
         .split_for_parts();
     let api = Arc::new(api);
     let x_request_id = HeaderName::from_static("x-request-id");

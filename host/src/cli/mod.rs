@@ -1,6 +1,7 @@
 //! The `magflock` command line: one binary for everyone (operators, authors,
 //! admins), like `cargo` or `spin`.
 
+pub mod db;
 pub mod package;
 pub mod registry;
 pub mod remote;
@@ -54,6 +55,9 @@ pub enum Command {
     /// The extension registry (marketplace).
     #[command(subcommand)]
     Registry(registry::RegistryCommand),
+    /// A project database's schema migrations (apply, status, roll back).
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Print the control API's OpenAPI document.
     Openapi,
 }

@@ -33,6 +33,7 @@ mod keys;
 mod kv;
 mod model;
 mod plans;
+mod project_migrations;
 mod usage;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -45,6 +46,7 @@ pub use error::StoreError;
 pub use keys::is_valid_project_id;
 pub use model::*;
 pub use plans::{ConflictEdge, DependencyEdge, PlanWrite, PlannedInstall};
+pub use project_migrations::ProjectMigration;
 
 /// Rows returned by a listing when the caller does not say.
 pub const DEFAULT_LIMIT: u32 = 100;

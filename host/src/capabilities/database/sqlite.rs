@@ -69,8 +69,19 @@ impl SqliteDatabases {
         blocking(move || {
             let conn = Connection::open(&path).map_err(unavailable)?;
             conn.busy_timeout(MAX_BUSY_WAIT).map_err(unavailable)?;
-            conn.execute_batch(&sql)
-                .map_err(|e| DatabaseError::Sql { code: sqlstate(&e).to_owned(), message: e.to_string() })
+            // One transaction: a script that fails half-way leaves nothing.
+            let sql_error = |e: rusqlite::Error| DatabaseError::Sql {
+                code: sqlstate(&e).to_owned(),
+                message: e.to_string(),
+            };
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)?;
+            match conn.execute_batch(&sql) {
+                Ok(()) => conn.execute_batch("COMMIT").map_err(sql_error),
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    Err(sql_error(e))
+                }
+            }
         })
         .await
     }
