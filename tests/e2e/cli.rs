@@ -150,6 +150,15 @@ async fn up_serves_hello_in_the_demo_project_and_writes_up_json() {
         let r = client.get(&url).bearer_auth(up["api_key"].as_str().unwrap()).send().await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.text().await.unwrap(), "hello from MagFlock\n");
+        // MagGate serves the demo project's sample table at once.
+        let url =
+            format!("{}/x/demo/maggate/todos?done=eq.false&order=id", up["gateway_url"].as_str().unwrap());
+        let r = client.get(&url).bearer_auth(up["api_key"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let todos: serde_json::Value = r.json().await.unwrap();
+        let titles: Vec<&str> =
+            todos.as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap()).collect();
+        assert_eq!(titles, ["Read the docs", "Call MagGate"]);
         keys.push(up["api_key"].as_str().unwrap().to_owned());
         // SIGTERM: a graceful stop.
         Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();

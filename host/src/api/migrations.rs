@@ -53,6 +53,11 @@ pub struct Rollback {
     pub name: Option<String>,
 }
 
+/// A migration's checksum: sha256 of its up script, a newline, its down script.
+pub fn checksum(up: &str, down: &str) -> String {
+    hex::encode(Sha256::digest(format!("{up}\n{down}")))
+}
+
 fn check_sql(what: &str, sql: &str) -> Result<(), ApiError> {
     if sql.trim().is_empty() {
         return Err(ApiError::bad_request("invalid_migration", format!("`{what}` is empty")));
@@ -110,7 +115,7 @@ async fn apply_migration(
     dbs.owner_execute(&project, &body.up)
         .await
         .map_err(|e| sql_failure("migration_failed", &body.name, e))?;
-    let checksum = hex::encode(Sha256::digest(format!("{}\n{}", body.up, body.down)));
+    let checksum = checksum(&body.up, &body.down);
     let recorded = state
         .store
         .record_project_migration(&project, &body.name, &checksum, &body.up, &body.down, ADMIN)

@@ -15,7 +15,7 @@ use crate::config::{HostConfig, RegistryLink};
 use crate::state::AppState;
 
 /// First-party extensions `up` installs into the demo project.
-const FIRST_PARTY: &[&str] = &["hello"];
+const FIRST_PARTY: &[&str] = &["hello", "maggate"];
 const DEMO_PROJECT: &str = "demo";
 /// The publisher the dev key belongs to in the local registry.
 const DEV_PUBLISHER: &str = "magflock";
@@ -70,6 +70,37 @@ fn random_token() -> String {
     let mut b = [0u8; 24];
     rand::rng().fill_bytes(&mut b);
     format!("mfadmin_{}", hex::encode(b))
+}
+
+/// The sample migration of the demo project: a `todos` table with a few
+/// rows, so MagGate answers at once. Applied once, recorded like an owner's.
+const TODOS_MIGRATION: &str = "0001_todos";
+
+async fn demo_todos(state: &AppState) -> Result<()> {
+    let applied = state.store.list_project_migrations(DEMO_PROJECT).await.map_err(|e| miette!("{e}"))?;
+    if applied.iter().any(|m| m.name == TODOS_MIGRATION && m.state == "applied") {
+        return Ok(());
+    }
+    let Some(dbs) = state.runtime.project_databases() else { return Ok(()) };
+    let id = match dbs.dialect() {
+        crate::runtime::bindings::database::SqlDialect::Sqlite => "id INTEGER PRIMARY KEY",
+        crate::runtime::bindings::database::SqlDialect::Postgres => "id BIGSERIAL PRIMARY KEY",
+    };
+    let up = format!(
+        "CREATE TABLE todos ({id}, title TEXT NOT NULL, done BOOLEAN NOT NULL DEFAULT FALSE);\n\
+         INSERT INTO todos (title, done) VALUES ('Run magflock up', TRUE), ('Read the docs', FALSE), \
+         ('Call MagGate', FALSE);"
+    );
+    let down = "DROP TABLE todos;";
+    dbs.owner_execute(DEMO_PROJECT, &up).await.map_err(|e| miette!("creating the demo todos table: {e}"))?;
+    let checksum = crate::api::migrations::checksum(&up, down);
+    state
+        .store
+        .record_project_migration(DEMO_PROJECT, TODOS_MIGRATION, &checksum, &up, down, "up")
+        .await
+        .map_err(|e| miette!("recording the demo migration: {e}"))?;
+    println!("created the demo project's todos table");
+    Ok(())
 }
 
 fn spinner(msg: String) -> indicatif::ProgressBar {
@@ -174,6 +205,9 @@ pub async fn run(args: UpArgs) -> Result<()> {
             secret
         }
     };
+
+    // The demo project's sample table, as an owner's migration.
+    demo_todos(&state).await?;
 
     // First-party extensions: signed with the dev key, published to the
     // registry, installed from it like anyone else's.
