@@ -4,7 +4,8 @@
 #   2. every wasm component the tests use (scripts/build-wasm.sh),
 #   3. a throwaway PostgreSQL 15 cluster (scripts/pg.sh), stopped on exit,
 #   4. MagGate's logic, natively (extensions/maggate, on SQLite and PostgreSQL),
-#   5. every test of the workspace, each test on SQLite and on PostgreSQL.
+#   5. the PostgREST JavaScript client the compatibility test drives (npm ci),
+#   6. every test of the workspace, each test on SQLite and on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -29,6 +30,9 @@ echo "==> MagGate (native)"
 # plain library tested natively against real databases: name the host target.
 cargo test --locked --manifest-path extensions/Cargo.toml -p maggate \
   --target "$(rustc -vV | sed -n 's/^host: //p')"
+
+echo "==> postgrest-js (for tests/e2e/postgrest_js.rs)"
+(cd extensions/maggate/compat && npm ci --silent --no-audit --no-fund)
 
 echo "==> build"
 cargo build --workspace --tests --bins

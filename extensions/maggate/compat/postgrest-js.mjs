@@ -1,9 +1,14 @@
-// @supabase/postgrest-js against MagGate (examples/serve.rs): the calls an
-// app makes, with the answers PostgREST would give. Usage: node postgrest-js.mjs PORT
+// @supabase/postgrest-js against MagGate: the calls an app makes, with the
+// answers PostgREST would give. Usage: node postgrest-js.mjs PORT|BASE_URL
 import assert from 'node:assert/strict'
 import { PostgrestClient } from '@supabase/postgrest-js'
 
-const db = new PostgrestClient(`http://127.0.0.1:${process.argv[2]}`)
+// PORT (MagGate served natively) or a base URL (MagGate behind a host's
+// gateway, `http://.../x/PROJECT/maggate`, with the key in MAGFLOCK_API_KEY).
+const target = process.argv[2]
+const base = target.startsWith('http') ? target : `http://127.0.0.1:${target}`
+const headers = process.env.MAGFLOCK_API_KEY ? { apikey: process.env.MAGFLOCK_API_KEY } : {}
+const db = new PostgrestClient(base, { headers })
 let passed = 0
 let failed = 0
 async function check(name, query, expect) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run @supabase/postgrest-js against MagGate served natively on loopback
 # (examples/serve.rs): on SQLite, and on PostgreSQL when MAGFLOCK_TEST_PG_URL
-# is set. Needs node and npm. Not part of scripts/test.sh yet.
+# is set. Needs node and npm. scripts/test.sh runs the same client against
+# MagGate installed in a host, through the gateway (tests/e2e/postgrest_js.rs).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"

@@ -58,6 +58,13 @@ async fn serve(
     }
 }
 
+/// What follows `/x/{project}/{extension}/` in a request path, as sent
+/// (not percent-decoded).
+fn raw_rest(path: &str) -> &str {
+    // `["", "x", project, extension, rest]`
+    path.splitn(5, '/').nth(4).unwrap_or("")
+}
+
 async fn handle(
     state: &AppState,
     project: &str,
@@ -98,9 +105,13 @@ async fn handle(
             return Err(ApiError::bad_request("bad_request_body", "the request body could not be read"));
         }
     };
+    // The extension sees its path as the client sent it, still
+    // percent-encoded (`/weird%20%22name%22`): the decoded form is only for
+    // matching the manifest's endpoints.
+    let raw = format!("/{}", raw_rest(parts.uri.path()));
     let path_and_query = match parts.uri.query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
+        Some(q) => format!("{raw}?{q}"),
+        None => raw,
     };
     parts.uri = Uri::builder()
         .path_and_query(path_and_query)
@@ -132,5 +143,18 @@ async fn handle(
             }
             Err(err)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raw_rest;
+
+    #[test]
+    fn the_rest_of_a_path_keeps_its_encoding() {
+        assert_eq!(raw_rest("/x/demo/maggate/weird%20%22name%22"), "weird%20%22name%22");
+        assert_eq!(raw_rest("/x/demo/maggate/a/b%2Fc"), "a/b%2Fc");
+        assert_eq!(raw_rest("/x/demo/maggate/"), "");
+        assert_eq!(raw_rest("/x/demo/maggate"), "");
     }
 }
