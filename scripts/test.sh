@@ -32,6 +32,10 @@ cargo test --locked --manifest-path extensions/Cargo.toml -p maggate \
   --target "$(rustc -vV | sed -n 's/^host: //p')"
 
 echo "==> postgrest-js (for tests/e2e/postgrest_js.rs)"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
+fi
 (cd extensions/maggate/compat && npm ci --silent --no-audit --no-fund)
 
 echo "==> build"

@@ -111,16 +111,16 @@ pub fn choose_version(
         }
         let host_ok = v.host.parse::<semver::VersionReq>().is_ok_and(|h| h.matches(host_api));
         let why_not = if v.revoked {
-            Some("its signing key was revoked")
+            Some("its signing key was revoked".to_owned())
         } else if v.yanked {
-            Some("yanked")
+            Some("yanked".to_owned())
         } else if !host_ok {
-            Some("needs another host API")
+            Some(format!("needs another host API {}", v.host))
         } else {
             None
         };
         match why_not {
-            Some(why) => matching_but.push(format!("{version} ({why}{})", host_suffix(why, &v.host))),
+            Some(why) => matching_but.push(format!("{version} ({why})")),
             None if best.as_ref().is_none_or(|(b, _)| &version > b) => best = Some((version, v)),
             None => {}
         }
@@ -139,10 +139,6 @@ pub fn choose_version(
         detail.push_str(&format!("; matching but unavailable: {}", matching_but.join(", ")));
     }
     Err(RegistryClientError::NoMatchingVersion(detail))
-}
-
-fn host_suffix(why: &str, host: &str) -> String {
-    if why == "needs another host API" { format!(" {host}") } else { String::new() }
 }
 
 /// A client of one registry.

@@ -44,21 +44,12 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(list_audit))
 }
 
-async fn project_exists(state: &AppState, project: &str) -> ApiResult<()> {
+/// 404 unless `project` exists.
+pub(crate) async fn project_exists(state: &AppState, project: &str) -> ApiResult<()> {
     match state.store.get_project(project).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found(format!("project `{project}` does not exist"))),
     }
-}
-
-fn valid_slug(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_lowercase()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && !s.ends_with('-')
-        && !s.contains("--")
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -77,7 +68,7 @@ async fn create_project(
     ApiJson(body): ApiJson<CreateProject>,
 ) -> ApiResult<Response> {
     require_admin(&state, &headers)?;
-    if !valid_slug(&body.id) {
+    if !magflock_store::is_valid_slug(&body.id) {
         return Err(ApiError::bad_request(
             "invalid_project_id",
             "project ids are 1-63 lower-case letters, digits and single dashes, starting with a letter",

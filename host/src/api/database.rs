@@ -28,9 +28,7 @@ pub fn router() -> OpenApiRouter<Arc<AppState>> {
 }
 
 pub(crate) async fn databases(state: &AppState, project: &str) -> Result<Arc<ProjectDatabases>, ApiError> {
-    if state.store.get_project(project).await?.is_none() {
-        return Err(ApiError::not_found(format!("project `{project}` does not exist")));
-    }
+    super::control::project_exists(state, project).await?;
     state.runtime.project_databases().cloned().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

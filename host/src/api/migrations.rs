@@ -153,9 +153,7 @@ async fn list_migrations(
     Path(project): Path<String>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
-    if state.store.get_project(&project).await?.is_none() {
-        return Err(ApiError::not_found(format!("project `{project}` does not exist")));
-    }
+    super::control::project_exists(&state, &project).await?;
     Ok(Json(state.store.list_project_migrations(&project).await?).into_response())
 }
 

@@ -109,9 +109,7 @@ async fn checked_plan(
     body: &PlanRequest,
 ) -> Result<plan::Planned, ApiError> {
     require_admin(state, headers)?;
-    if state.store.get_project(project).await?.is_none() {
-        return Err(ApiError::not_found(format!("project `{project}` does not exist")));
-    }
+    super::control::project_exists(state, project).await?;
     let requests = requests(body)?;
     Ok(plan::make_plan(state, project, &requests, true).await?)
 }

@@ -232,7 +232,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
             Err(e) => return Err(miette!("publishing {name}@{version} [{}]: {e}", e.code())),
         }
         let caps: Vec<String> = pkg.manifest().capabilities().iter().map(|c| c.as_str().to_owned()).collect();
-        let range = semver::VersionReq::parse(&format!("={version}")).into_diagnostic()?;
+        let range = crate::install::plan::exactly(&version);
         let pb = spinner(format!("installing {name} (downloading, verifying, compiling, linking)"));
         let r = crate::install::install_from_registry(
             &state,

@@ -233,8 +233,7 @@ pub async fn check_against_installed(
     index.add(new.clone());
     // The one being replaced is checked as the new version.
     installed.retain(|c| c.name != new.name);
-    let req = semver::VersionReq::parse(&format!("={}", new.version))
-        .map_err(|e| InstallError::Io(std::io::Error::other(e.to_string())))?;
+    let req = exactly(&new.version);
     let requests = [Request::Install { name: new.name.clone(), req, allow_downgrade }];
     let project = Project { installed: &installed, host_api: HOST_API_VERSION };
     let plan = magflock_resolver::plan(&index, &project, &requests).map_err(InstallError::Resolve)?;
@@ -246,6 +245,19 @@ pub async fn check_against_installed(
                 new.name, new.version
             ),
         })),
+    }
+}
+
+/// The range `=version`: that version and no other.
+pub fn exactly(version: &semver::Version) -> semver::VersionReq {
+    semver::VersionReq {
+        comparators: vec![semver::Comparator {
+            op: semver::Op::Exact,
+            major: version.major,
+            minor: Some(version.minor),
+            patch: Some(version.patch),
+            pre: version.pre.clone(),
+        }],
     }
 }
 
@@ -530,4 +542,16 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
         "final": plan.final_set.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<BTreeMap<_, _>>(),
         "capabilities_to_approve": approve,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exactly_matches_one_version() {
+        let v: semver::Version = "1.2.3-rc.1".parse().unwrap_or_else(|_| semver::Version::new(0, 0, 0));
+        let req = super::exactly(&v);
+        assert_eq!(req.to_string(), "=1.2.3-rc.1");
+        assert!(req.matches(&v));
+        assert!(!req.matches(&semver::Version::new(1, 2, 3)));
+    }
 }

@@ -36,7 +36,7 @@ impl StoreError {
     }
 
     /// A decode failure for a value read back from the database.
-    pub(crate) fn decode(what: impl Into<String>) -> StoreError {
+    pub fn decode(what: impl Into<String>) -> StoreError {
         StoreError::Database(sqlx::Error::Decode(what.into().into()))
     }
 }

@@ -97,6 +97,19 @@ impl Store {
     }
 }
 
+/// A name for a project, publisher, host or the like: 1 to 63 lower-case
+/// letters, digits and single dashes, starting with a letter and not ending
+/// with a dash.
+pub fn is_valid_slug(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
 /// Now, in unix milliseconds.
 pub(crate) fn now_ms() -> i64 {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();

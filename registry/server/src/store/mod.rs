@@ -31,42 +31,9 @@ pub const MAX_LIMIT: u32 = 500;
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
-/// Everything a store call can fail with. `Display` never contains SQL text
-/// or bound values.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The row already exists.
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// A row the call depends on does not exist.
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// The database failed or is unreachable, or a stored value did not decode.
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The caller passed a value the store refuses.
-    #[error("invalid: {0}")]
-    Invalid(String),
-}
-
-impl From<magflock_store::db::ConnectError> for StoreError {
-    fn from(e: magflock_store::db::ConnectError) -> Self {
-        use magflock_store::db::ConnectError as E;
-        match e {
-            E::Invalid(why) => StoreError::Invalid(why),
-            E::Database(e) => StoreError::Database(e),
-            E::Migrate(e) => StoreError::Migrate(e),
-        }
-    }
-}
-
-impl StoreError {
-    pub(crate) fn decode(what: impl Into<String>) -> StoreError {
-        StoreError::Database(sqlx::Error::Decode(what.into().into()))
-    }
-}
+/// The same error type as the host's store: both stores share one set of
+/// failures and codes (`magflock_store::db`).
+pub use magflock_store::StoreError;
 
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
@@ -127,15 +94,4 @@ pub(crate) fn parse_json_list(text: &str, what: &str) -> Result<Vec<String>, Sto
         .map_err(|e| StoreError::decode(format!("{what} is not a JSON string list: {e}")))
 }
 
-/// Whether `s` is a publisher, host or project name: 1-63 lower-case ASCII
-/// letters, digits and single dashes, starting with a letter, not ending
-/// with a dash.
-pub fn is_valid_slug(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_lowercase()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && !s.ends_with('-')
-        && !s.contains("--")
-}
+pub use magflock_store::is_valid_slug;
