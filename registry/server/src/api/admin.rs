@@ -138,6 +138,22 @@ pub struct AddKey {
     pub public_key: String,
 }
 
+/// The checks before a key is added to `publisher`: admin, a well-formed
+/// key, an existing publisher, a key id registered nowhere yet.
+async fn new_key(
+    registry: &Registry,
+    headers: &HeaderMap,
+    publisher: &str,
+    public_key: &str,
+) -> ApiResult<(PublicKey, String)> {
+    require_admin(registry, headers)?;
+    let key = parse_public_key(public_key)?;
+    publisher_exists(registry, publisher).await?;
+    let key_id = key.key_id();
+    key_is_new(registry, &key_id).await?;
+    Ok((key, key_id))
+}
+
 /// Register a signing key for a publisher.
 #[utoipa::path(post, path = "/v1/publishers/{publisher}/keys", tag = "publishers", request_body = AddKey,
     responses((status = 201, body = PublisherKey), (status = 400, body = Problem), (status = 404, body = Problem),
@@ -148,11 +164,7 @@ async fn add_key(
     Path(publisher): Path<String>,
     ApiJson(body): ApiJson<AddKey>,
 ) -> ApiResult<Response> {
-    require_admin(&registry, &headers)?;
-    let key = parse_public_key(&body.public_key)?;
-    publisher_exists(&registry, &publisher).await?;
-    let key_id = key.key_id();
-    key_is_new(&registry, &key_id).await?;
+    let (key, key_id) = new_key(&registry, &headers, &publisher, &body.public_key).await?;
     let added = match registry.store().add_key(&publisher, &key_id, &key.to_string()).await {
         Err(crate::StoreError::Conflict(m)) => return Err(ApiError::conflict("key_exists", m)),
         other => other?,
@@ -234,11 +246,7 @@ async fn rotate_key(
     Path(publisher): Path<String>,
     ApiJson(body): ApiJson<RotateKey>,
 ) -> ApiResult<Response> {
-    require_admin(&registry, &headers)?;
-    let key = parse_public_key(&body.public_key)?;
-    publisher_exists(&registry, &publisher).await?;
-    let key_id = key.key_id();
-    key_is_new(&registry, &key_id).await?;
+    let (key, key_id) = new_key(&registry, &headers, &publisher, &body.public_key).await?;
     match registry.store().get_key(&body.revoke).await? {
         Some(old) if old.publisher == publisher && old.revoked_at.is_none() => {}
         Some(old) if old.publisher == publisher => {
