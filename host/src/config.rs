@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::engine::EngineLimits;
 
 /// The host API version this build implements (`magflock:ext` WIT package).
-pub const HOST_API_VERSION: semver::Version = semver::Version::new(0, 1, 1);
+pub const HOST_API_VERSION: semver::Version = semver::Version::new(0, 1, 2);
 
 #[derive(Debug, Clone)]
 pub struct HostConfig {

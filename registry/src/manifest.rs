@@ -7,6 +7,7 @@
 mod database;
 mod deps;
 mod endpoint;
+mod events;
 mod resources;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +23,7 @@ pub use deps::{
     Conflict, Dependency, MAX_CONFLICT_REASON_CHARS, MAX_CONFLICTS, MAX_DEPENDENCIES, MAX_RANGE_LEN,
 };
 pub use endpoint::{Endpoint, MAX_ENDPOINT_PATH_LEN, MAX_ENDPOINTS, Method, UnknownMethod};
+pub use events::{EventsGrant, MAX_TOPIC_LEN, MAX_TOPICS, is_valid_topic};
 pub use resources::{
     DEFAULT_CONCURRENCY, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT_MS, MAX_CONCURRENCY, MAX_FUEL,
     MAX_MEMORY_BYTES, MAX_TIMEOUT_MS, MIN_MEMORY_BYTES, Resources,
@@ -116,12 +118,13 @@ pub enum Capability {
     Config,
     Kv,
     Database,
+    Events,
 }
 
 impl Capability {
     /// Every capability, in canonical order.
-    pub const ALL: [Capability; 4] =
-        [Capability::Logging, Capability::Config, Capability::Kv, Capability::Database];
+    pub const ALL: [Capability; 5] =
+        [Capability::Logging, Capability::Config, Capability::Kv, Capability::Database, Capability::Events];
 
     /// The manifest key (`"logging"`).
     pub fn as_str(self) -> &'static str {
@@ -130,6 +133,7 @@ impl Capability {
             Capability::Config => "config",
             Capability::Kv => "kv",
             Capability::Database => "database",
+            Capability::Events => "events",
         }
     }
 
@@ -140,6 +144,7 @@ impl Capability {
             Capability::Config => "wasi:config/store",
             Capability::Kv => "magflock:ext/kv",
             Capability::Database => "magflock:ext/database",
+            Capability::Events => "magflock:ext/events",
         }
     }
 }
@@ -152,7 +157,7 @@ impl fmt::Display for Capability {
 
 /// The string names no capability.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} is not a capability (one of logging, config, kv, database)", quote(.0))]
+#[error("{} is not a capability (one of logging, config, kv, database, events)", quote(.0))]
 pub struct UnknownCapability(pub String);
 
 impl FromStr for Capability {
@@ -239,6 +244,8 @@ struct RawCapabilities {
     /// `[capabilities.database]`: a table, not a flag, since the grant has
     /// an access level and a table list.
     database: Option<database::RawDatabase>,
+    /// `[capabilities.events]`: the topics published and subscribed to.
+    events: Option<events::RawEvents>,
 }
 
 /// `extension.toml` as written, before validation.
@@ -280,6 +287,7 @@ pub struct Manifest {
     keywords: Vec<String>,
     capabilities: BTreeSet<Capability>,
     database: Option<DatabaseGrant>,
+    events: Option<EventsGrant>,
     resources: Resources,
     config: BTreeMap<String, String>,
     dependencies: Vec<Dependency>,
@@ -348,11 +356,13 @@ impl Manifest {
 
         let caps = raw.capabilities;
         let database = caps.database.map(database::RawDatabase::resolve).transpose()?;
+        let events = caps.events.map(events::RawEvents::resolve).transpose()?;
         let capabilities = [
             (caps.logging, Capability::Logging),
             (caps.config, Capability::Config),
             (caps.kv, Capability::Kv),
             (database.is_some(), Capability::Database),
+            (events.is_some(), Capability::Events),
         ]
         .into_iter()
         .filter_map(|(on, c)| on.then_some(c))
@@ -373,6 +383,7 @@ impl Manifest {
             keywords: raw.keywords,
             capabilities,
             database,
+            events,
             resources,
             config: raw.config,
             dependencies,
@@ -423,6 +434,11 @@ impl Manifest {
     /// The database grant, when the manifest asks for capability `database`.
     pub fn database(&self) -> Option<&DatabaseGrant> {
         self.database.as_ref()
+    }
+
+    /// The events grant, when the manifest asks for capability `events`.
+    pub fn events(&self) -> Option<&EventsGrant> {
+        self.events.as_ref()
     }
 
     /// Resource limits with defaults applied.
@@ -480,7 +496,7 @@ impl Manifest {
         if !self.capabilities.is_empty() {
             out.push_str("\n[capabilities]\n");
             for c in &self.capabilities {
-                if *c == Capability::Database {
+                if matches!(c, Capability::Database | Capability::Events) {
                     continue;
                 }
                 out.push_str(c.as_str());
@@ -488,6 +504,9 @@ impl Manifest {
             }
             if let Some(db) = &self.database {
                 db.canonical_toml(&mut out);
+            }
+            if let Some(ev) = &self.events {
+                ev.canonical_toml(&mut out);
             }
         }
         let r = &self.resources;

@@ -132,3 +132,18 @@ fn database_grant_keeps_access_and_sorted_tables_and_star_means_all() {
     assert_eq!((g.access, g.tables.clone()), (DatabaseAccess::Read, DatabaseTables::All));
     assert!(!g.writes());
 }
+
+#[test]
+fn events_grant_keeps_sorted_topics_and_matches_them_exactly() {
+    use magflock_registry::Capability;
+    let text = manifest_files("good-events").pop().unwrap().1;
+    let m = Manifest::from_toml_str(&text).unwrap();
+    assert!(m.requests(Capability::Events));
+    let g = m.events().unwrap();
+    assert_eq!(g.publish, vec!["db.changes".to_owned()]);
+    assert_eq!(g.subscribe, vec!["db.changes".to_owned(), "orders.created".to_owned()]);
+    assert!(g.publishes("db.changes") && !g.publishes("db") && !g.publishes("db.changes.x"));
+    assert!(g.subscribes("orders.created") && !g.subscribes("orders"));
+    let again = Manifest::from_toml_str(&m.to_canonical_toml()).unwrap();
+    assert_eq!(again, m);
+}

@@ -1,6 +1,7 @@
 //! The MagFlock control-plane store: projects, API keys, trusted signing keys,
 //! installations and their validation trail, resource usage and violations,
-//! the audit log, and the key-value capability's data.
+//! the audit log, the key-value capability's data, and events between
+//! installations with their deliveries.
 //!
 //! # One code path for SQLite and PostgreSQL: `sqlx::AnyPool`
 //!
@@ -28,6 +29,7 @@
 mod audit;
 pub mod db;
 mod error;
+mod events;
 mod installations;
 mod keys;
 mod kv;
@@ -43,6 +45,7 @@ use sqlx::migrate::Migrator;
 
 pub use db::DbKind;
 pub use error::StoreError;
+pub use events::{ClaimedDelivery, Delivery, DeliveryResult, Event, EventFilter, NewEvent};
 pub use keys::is_valid_project_id;
 pub use model::*;
 pub use plans::{ConflictEdge, DependencyEdge, PlanWrite, PlannedInstall};

@@ -4,6 +4,7 @@ mod harness;
 
 mod audit;
 mod connect;
+mod events;
 mod installations;
 mod keys;
 mod kv;

@@ -1,0 +1,409 @@
+//! Events between a project's installations, and their deliveries.
+//!
+//! Publishing writes the event and one `pending` delivery per subscriber in
+//! one transaction. A host's dispatcher *claims* due deliveries by leasing
+//! them (a conditional `UPDATE`, so two hosts never both win the same
+//! delivery while its lease runs), runs the subscriber, and finishes the
+//! delivery as `delivered`, back to `pending` with a later retry time, `dead`
+//! after its last attempt, or `dropped` when the subscriber is gone. A host
+//! that dies mid-delivery leaves a lease that runs out; the delivery is then
+//! claimed again. That is what makes delivery at least once.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::Sql;
+use crate::error::insert_error;
+use crate::{Store, StoreError, clamp_limit, now_ms};
+
+/// Longest `last_error` kept for a delivery, in characters.
+const MAX_ERROR_CHARS: usize = 1000;
+
+/// An event to store.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Host-generated, unique (a UUIDv7: ordered by time).
+    pub id: String,
+    pub project_id: String,
+    pub topic: String,
+    /// The publishing extension and its version.
+    pub source: String,
+    pub source_version: String,
+    /// The invocation that published it.
+    pub request_id: Option<String>,
+    /// How many deliveries led to it (0: published outside an event handler).
+    pub hop: i64,
+    pub payload: Vec<u8>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub id: String,
+    pub project_id: String,
+    pub topic: String,
+    pub source: String,
+    pub source_version: String,
+    pub request_id: Option<String>,
+    pub hop: i64,
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+    pub payload_bytes: i64,
+    pub created_at: i64,
+}
+
+/// Where one subscriber's delivery of an event stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    pub event_id: String,
+    pub extension: String,
+    /// `pending`, `delivered`, `dead` or `dropped`.
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub finished_at: Option<i64>,
+}
+
+/// A delivery a host has leased and must now run.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub event: Event,
+    pub extension: String,
+    /// This attempt's number, from 1.
+    pub attempt: i64,
+    /// The lease this host holds; finishing checks it, so a host whose lease
+    /// ran out (and was taken over) cannot finish another host's attempt.
+    pub lease_until: i64,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryResult {
+    Delivered,
+    /// Failed; try again at this time (unix ms).
+    Retry {
+        error: String,
+        at: i64,
+    },
+    /// Failed for the last time.
+    Dead {
+        error: String,
+    },
+    /// The subscriber is no longer there to receive it.
+    Dropped {
+        reason: String,
+    },
+}
+
+/// Filter for listing a project's events.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub topic: Option<String>,
+    pub source: Option<String>,
+    /// Only events with at least one delivery in this state.
+    pub delivery_state: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+/// The columns `event_from_row` reads (a macro: sqlx takes only `'static` SQL).
+macro_rules! event_columns {
+    () => {
+        "e.id, e.project_id, e.topic, e.source, e.source_version, e.request_id, e.hop, e.payload, e.created_at"
+    };
+}
+const EVENT_COLUMNS: &str = event_columns!();
+const EVENT_BY_ID: &str = concat!("SELECT ", event_columns!(), " FROM events e WHERE e.id = $1");
+const PROJECT_EVENT_BY_ID: &str =
+    concat!("SELECT ", event_columns!(), " FROM events e WHERE e.project_id = $1 AND e.id = $2");
+/// Events old enough to purge: none of their deliveries still pending.
+macro_rules! purgeable {
+    () => {
+        "SELECT e.id FROM events e WHERE e.created_at < $1 AND NOT EXISTS \
+         (SELECT 1 FROM event_deliveries d WHERE d.event_id = e.id AND d.state = 'pending')"
+    };
+}
+
+fn event_from_row(row: &AnyRow) -> Result<Event, sqlx::Error> {
+    let payload: Vec<u8> = row.try_get("payload")?;
+    Ok(Event {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        topic: row.try_get("topic")?,
+        source: row.try_get("source")?,
+        source_version: row.try_get("source_version")?,
+        request_id: row.try_get("request_id")?,
+        hop: row.try_get("hop")?,
+        payload_bytes: payload.len() as i64,
+        payload,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn delivery_from_row(row: &AnyRow) -> Result<Delivery, sqlx::Error> {
+    Ok(Delivery {
+        event_id: row.try_get("event_id")?,
+        extension: row.try_get("extension")?,
+        state: row.try_get("state")?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        last_error: row.try_get("last_error")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(MAX_ERROR_CHARS).collect()
+}
+
+impl Store {
+    /// Stores `event` with one pending delivery per extension in
+    /// `subscribers`, due at once, in one transaction. Returns the time it
+    /// was stored (unix ms). `NotFound` when the project does not exist.
+    pub async fn publish_event(&self, event: &NewEvent, subscribers: &[String]) -> Result<i64, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO events (id, project_id, topic, source, source_version, request_id, hop, payload, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&event.id)
+        .bind(&event.project_id)
+        .bind(&event.topic)
+        .bind(&event.source)
+        .bind(&event.source_version)
+        .bind(event.request_id.as_deref())
+        .bind(event.hop)
+        .bind(event.payload.clone())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            insert_error(e, || format!("event {}", event.id), || format!("project {}", event.project_id))
+        })?;
+        for extension in subscribers {
+            sqlx::query(
+                "INSERT INTO event_deliveries (event_id, project_id, extension, state, attempts, next_attempt_at) \
+                 VALUES ($1, $2, $3, 'pending', 0, $4)",
+            )
+            .bind(&event.id)
+            .bind(&event.project_id)
+            .bind(extension)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(now)
+    }
+
+    /// Leases up to `limit` deliveries that are due (pending, retry time
+    /// passed, no live lease) for `lease_ms`, oldest first, counting an
+    /// attempt on each. Safe to call from many hosts at once: each delivery
+    /// goes to one of them.
+    pub async fn claim_deliveries(
+        &self,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let now = now_ms();
+        let rows = sqlx::query(
+            "SELECT event_id, extension, attempts FROM event_deliveries \
+             WHERE state = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1) \
+             ORDER BY next_attempt_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(clamp_limit(Some(limit)))
+        .fetch_all(&self.pool)
+        .await?;
+        let lease_until = now + lease_ms;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let event_id: String = row.try_get("event_id")?;
+            let extension: String = row.try_get("extension")?;
+            let attempts: i64 = row.try_get("attempts")?;
+            // Wins only if nobody leased it since the SELECT.
+            let done = sqlx::query(
+                "UPDATE event_deliveries SET lease_until = $1, attempts = attempts + 1 \
+                 WHERE event_id = $2 AND extension = $3 AND state = 'pending' AND attempts = $4 \
+                 AND (lease_until IS NULL OR lease_until < $5)",
+            )
+            .bind(lease_until)
+            .bind(&event_id)
+            .bind(&extension)
+            .bind(attempts)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                continue;
+            }
+            let Some(row) = sqlx::query(EVENT_BY_ID).bind(&event_id).fetch_optional(&self.pool).await? else {
+                continue;
+            };
+            claimed.push(ClaimedDelivery {
+                event: event_from_row(&row)?,
+                extension,
+                attempt: attempts + 1,
+                lease_until,
+            });
+        }
+        Ok(claimed)
+    }
+
+    /// Records how a claimed attempt ended. `false` when this host's lease
+    /// was no longer the delivery's (it ran out and another host took it):
+    /// nothing is changed then.
+    pub async fn finish_delivery(
+        &self,
+        claimed: &ClaimedDelivery,
+        result: &DeliveryResult,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let (state, next, error) = match result {
+            DeliveryResult::Delivered => ("delivered", None, None),
+            DeliveryResult::Retry { error, at } => ("pending", Some(*at), Some(clip(error))),
+            DeliveryResult::Dead { error } => ("dead", None, Some(clip(error))),
+            DeliveryResult::Dropped { reason } => ("dropped", None, Some(clip(reason))),
+        };
+        let finished = (state != "pending").then_some(now);
+        let done = sqlx::query(
+            "UPDATE event_deliveries SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
+             last_error = COALESCE($3, last_error), finished_at = $4, lease_until = NULL \
+             WHERE event_id = $5 AND extension = $6 AND state = 'pending' AND lease_until = $7",
+        )
+        .bind(state)
+        .bind(next)
+        .bind(error)
+        .bind(finished)
+        .bind(&claimed.event.id)
+        .bind(&claimed.extension)
+        .bind(claimed.lease_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Hands a claimed delivery back without counting the attempt (the host
+    /// is shutting down, or could not run it for a reason of its own).
+    pub async fn release_delivery(&self, claimed: &ClaimedDelivery) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE event_deliveries SET lease_until = NULL, attempts = attempts - 1 \
+             WHERE event_id = $1 AND extension = $2 AND state = 'pending' AND lease_until = $3",
+        )
+        .bind(&claimed.event.id)
+        .bind(&claimed.extension)
+        .bind(claimed.lease_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// When the next pending delivery is due (unix ms), if any.
+    pub async fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(CASE WHEN lease_until IS NULL OR lease_until < next_attempt_at \
+             THEN next_attempt_at ELSE lease_until END) AS due \
+             FROM event_deliveries WHERE state = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("due")?)
+    }
+
+    /// A project's events, newest first, with their deliveries.
+    pub async fn list_events(
+        &self,
+        project: &str,
+        filter: &EventFilter,
+    ) -> Result<Vec<(Event, Vec<Delivery>)>, StoreError> {
+        let mut sql = Sql::new(&format!("SELECT {EVENT_COLUMNS} FROM events e WHERE e.project_id = "));
+        sql.bind_text(project)
+            .and_eq("e.topic", filter.topic.as_deref())
+            .and_eq("e.source", filter.source.as_deref())
+            .and_cmp("e.created_at", ">=", filter.since)
+            .and_cmp("e.created_at", "<", filter.until);
+        if let Some(state) = &filter.delivery_state {
+            sql.push(" AND EXISTS (SELECT 1 FROM event_deliveries d WHERE d.event_id = e.id AND d.state = ")
+                .bind_text(state)
+                .push(")");
+        }
+        sql.push(" ORDER BY e.created_at DESC, e.id DESC LIMIT ").bind_int(clamp_limit(filter.limit));
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let event = event_from_row(row)?;
+            let deliveries = self.deliveries_of(&event.id).await?;
+            out.push((event, deliveries));
+        }
+        Ok(out)
+    }
+
+    /// One event of `project` with its deliveries.
+    pub async fn get_event(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> Result<Option<(Event, Vec<Delivery>)>, StoreError> {
+        let Some(row) =
+            sqlx::query(PROJECT_EVENT_BY_ID).bind(project).bind(id).fetch_optional(&self.pool).await?
+        else {
+            return Ok(None);
+        };
+        let event = event_from_row(&row)?;
+        let deliveries = self.deliveries_of(&event.id).await?;
+        Ok(Some((event, deliveries)))
+    }
+
+    async fn deliveries_of(&self, event_id: &str) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT event_id, extension, state, attempts, next_attempt_at, last_error, finished_at \
+             FROM event_deliveries WHERE event_id = $1 ORDER BY extension",
+        )
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(delivery_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Makes a `dead` or `dropped` delivery pending again, due now, with a
+    /// fresh attempt count. `false` when there is no such finished delivery.
+    pub async fn redeliver(
+        &self,
+        project: &str,
+        event_id: &str,
+        extension: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE event_deliveries SET state = 'pending', attempts = 0, next_attempt_at = $1, \
+             lease_until = NULL, finished_at = NULL \
+             WHERE project_id = $2 AND event_id = $3 AND extension = $4 AND state IN ('dead', 'dropped')",
+        )
+        .bind(now_ms())
+        .bind(project)
+        .bind(event_id)
+        .bind(extension)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes events stored before `before` (unix ms) that no delivery is
+    /// still waiting for, with their deliveries. Returns how many events.
+    pub async fn purge_events(&self, before: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(concat!("DELETE FROM event_deliveries WHERE event_id IN (", purgeable!(), ")"))
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(concat!("DELETE FROM events WHERE id IN (", purgeable!(), ")"))
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
