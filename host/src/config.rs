@@ -30,6 +30,12 @@ pub struct HostConfig {
     pub engine: EngineLimits,
     /// The registry extensions are installed from by name, if any.
     pub registry: Option<RegistryLink>,
+    /// Whether this host delivers events to subscribers. On by default; a
+    /// host that only serves requests may leave delivery to others sharing
+    /// its control plane (events it publishes are stored either way).
+    pub deliver_events: bool,
+    /// How failed event deliveries are retried.
+    pub event_retry: crate::events::RetryPolicy,
 }
 
 /// Where the host's registry is and how the host identifies itself to it.
@@ -55,6 +61,8 @@ impl HostConfig {
             max_request_bytes: 16 * 1024 * 1024,
             engine: EngineLimits::default(),
             registry: None,
+            deliver_events: true,
+            event_retry: crate::events::RetryPolicy::default(),
         }
     }
 

@@ -4,7 +4,8 @@
 //!
 //! Where things live: [`engine`] (wasmtime settings), [`runtime`] (loading
 //! and invoking components), [`capabilities`] (one module per capability),
-//! [`install`] (the install pipeline), [`usage`] (usage and violation
+//! [`install`] (the install pipeline), [`events`] (subscriptions and
+//! event delivery), [`usage`] (usage and violation
 //! records), [`api`] (HTTP surfaces), [`cli`] (the `magflock` commands).
 
 pub mod api;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod component_check;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod install;
 pub mod registry_client;
 pub mod runtime;

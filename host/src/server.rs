@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use crate::state::AppState;
 
 /// Serves `state` on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish and flushes usage records.
+/// in-flight requests and event deliveries finish and flushes usage records.
 pub async fn serve(
     state: Arc<AppState>,
     listener: TcpListener,
@@ -16,6 +16,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = crate::api::app(state.clone());
     let r = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    state.stop_dispatcher().await;
     // Best effort: each extension's `on-stop` runs under its own limits.
     for loaded in state.runtime.all_active() {
         if let Err(e) = state.runtime.run_hook(&loaded, crate::runtime::invoke::Hook::OnStop).await {

@@ -15,6 +15,8 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The registry, when the host is configured with one.
     pub registry: Option<crate::registry_client::RegistryClient>,
+    /// The event dispatcher, while it runs ([`crate::events::dispatch`]).
+    dispatcher: std::sync::Mutex<Option<(tokio::task::JoinHandle<()>, Arc<tokio::sync::Notify>)>>,
 }
 
 impl AppState {
@@ -62,10 +64,31 @@ impl AppState {
             runtime,
             keys: KeyCache::default(),
             metrics: crate::api::metrics::handle(),
+            dispatcher: std::sync::Mutex::new(None),
         });
         let n = crate::install::reload_active(&state).await.context("loading installations")?;
         tracing::info!(installations = n, "installations loaded");
+        if state.config.deliver_events {
+            // After the reload: deliveries find their subscribers serving.
+            let stop = Arc::new(tokio::sync::Notify::new());
+            let task = tokio::spawn(crate::events::dispatch(
+                Arc::downgrade(&state.runtime),
+                state.runtime.events().clone(),
+                state.config.event_retry,
+                stop.clone(),
+            ));
+            if let Ok(mut d) = state.dispatcher.lock() {
+                *d = Some((task, stop));
+            }
+        }
         Ok(state)
+    }
+
+    /// Stops delivering events and waits for the deliveries in flight.
+    pub async fn stop_dispatcher(&self) {
+        let Some((task, stop)) = self.dispatcher.lock().ok().and_then(|mut d| d.take()) else { return };
+        stop.notify_one();
+        let _ = task.await;
     }
 }
 

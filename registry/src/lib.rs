@@ -21,8 +21,8 @@ pub mod signing;
 
 pub use keys::{KeyError, PublicKey, SecretKey, SigningKeyPair, TrustStore};
 pub use manifest::{
-    Capability, Conflict, DatabaseAccess, DatabaseGrant, DatabaseTables, Dependency, Endpoint, ExtensionName,
-    Manifest, ManifestError, Method, Resources,
+    Capability, Conflict, DatabaseAccess, DatabaseGrant, DatabaseTables, Dependency, Endpoint, EventsGrant,
+    ExtensionName, MAX_TOPIC_LEN, MAX_TOPICS, Manifest, ManifestError, Method, Resources, is_valid_topic,
 };
 pub use package::{Package, PackageError};
 pub use signing::{

@@ -21,8 +21,8 @@
 //!
 //! A component imports only the interfaces its code calls: an extension that
 //! never calls [`kv`] does not import `magflock:ext/kv`, so its manifest need
-//! not declare the `kv` capability. The same holds for [`config`], [`database`]
-//! and [`log`].
+//! not declare the `kv` capability. The same holds for [`config`], [`database`],
+//! [`events`] and [`log`].
 
 // The bindings are generated into this crate and the export macro expands in
 // the extension's crate; both name this crate by its absolute path.
@@ -30,6 +30,7 @@ extern crate self as magflock_sdk;
 
 pub mod config;
 pub mod database;
+pub mod events;
 mod http;
 pub mod kv;
 pub mod log;
@@ -38,7 +39,7 @@ pub use http::{MAX_REQUEST_BODY_BYTES, Request, Response};
 
 /// Everything an extension usually needs: `use magflock_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Extension, Request, Response, config, database, kv, log};
+    pub use crate::{Extension, Request, Response, config, database, events, kv, log};
 }
 
 /// Bindings for the world `magflock:ext/extension`, generated from `wit/`.
@@ -96,11 +97,20 @@ pub trait Extension {
         let _ = from_version;
         Ok(())
     }
+
+    /// Handles one event of a topic the manifest subscribes to. `Ok`
+    /// acknowledges it; an error makes the host deliver it again later (up
+    /// to its retry limit). Delivery is at least once: key side effects on
+    /// [`events::Event::id`].
+    fn on_event(event: events::Event) -> Result<(), String> {
+        let _ = event;
+        Ok(())
+    }
 }
 
 /// Export a type implementing [`Extension`] as the component's
-/// `wasi:http/incoming-handler` and `magflock:ext/lifecycle`. Use it once, at
-/// the crate root of a `cdylib`.
+/// `wasi:http/incoming-handler`, `magflock:ext/lifecycle`, `upgrade` and
+/// `event-handler`. Use it once, at the crate root of a `cdylib`.
 #[macro_export]
 macro_rules! export {
     ($ty:ty) => {
@@ -118,7 +128,7 @@ macro_rules! export {
 pub mod __private {
     use core::marker::PhantomData;
 
-    use crate::__bindings::exports::magflock::ext::{lifecycle, upgrade};
+    use crate::__bindings::exports::magflock::ext::{event_handler, lifecycle, upgrade};
     use crate::__bindings::exports::wasi::http::incoming_handler;
     use crate::__bindings::wasi::http::types::{IncomingRequest, ResponseOutparam};
     use crate::Extension;
@@ -155,6 +165,12 @@ pub mod __private {
     impl<T: Extension> upgrade::Guest for Adapter<T> {
         fn on_upgrade(from_version: String) -> Result<(), String> {
             T::on_upgrade(&from_version)
+        }
+    }
+
+    impl<T: Extension> event_handler::Guest for Adapter<T> {
+        fn on_event(event: event_handler::Event) -> Result<(), String> {
+            T::on_event(event)
         }
     }
 }

@@ -144,14 +144,20 @@ impl TestHost {
 
     /// Stops this host and starts a new one on the same data directory and
     /// database, as a process restart would.
-    pub async fn restart(mut self) -> Self {
+    pub async fn restart(self) -> Self {
+        self.restart_with(|_| {}).await
+    }
+
+    /// [`TestHost::restart`] with a changed configuration.
+    pub async fn restart_with(mut self, tweak: impl FnOnce(&mut HostConfig)) -> Self {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(s) = self.server.take() {
             let _ = s.await;
         }
-        let config = self.state.config.clone();
+        let mut config = self.state.config.clone();
+        tweak(&mut config);
         let db = self.db;
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
         let publisher = std::mem::replace(&mut self.publisher, Publisher::generate());

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod control;
 pub mod database;
+pub mod events;
 pub mod gateway;
 pub mod metrics;
 pub mod migrations;
@@ -30,7 +31,7 @@ use crate::state::AppState;
     info(
         title = "MagFlock control API",
         description = "Projects, API keys, trusted publisher keys, \
-        extension installations, usage and violations. Errors are RFC 9457 problem+json with a stable `code`."
+        extension installations, usage and violations, events. Errors are RFC 9457 problem+json with a stable `code`."
     ),
     components(schemas(problem::Problem))
 )]
@@ -43,6 +44,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(plans::router())
         .merge(database::router())
         .merge(migrations::router())
+        .merge(events::router())
         .split_for_parts();
     api
 }
@@ -54,6 +56,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(plans::router())
         .merge(database::router())
         .merge(migrations::router())
+        .merge(events::router())
         .split_for_parts();
     let api = Arc::new(api);
     let x_request_id = HeaderName::from_static("x-request-id");

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod database;
+pub mod events;
 pub mod kv;
 pub mod logging;
 pub mod wasi;
@@ -28,6 +29,7 @@ pub struct Grants {
     pub kv: Option<kv::KvCtx>,
     pub config: Option<config::ConfigCtx>,
     pub database: Option<database::DbCtx>,
+    pub events: Option<events::EventsCtx>,
 }
 
 /// Builds the linker for one installation: the base WASI interfaces every
@@ -44,6 +46,7 @@ pub fn linker_for(
             Capability::Config => config::add_to_linker(&mut linker)?,
             Capability::Kv => kv::add_to_linker(&mut linker)?,
             Capability::Database => database::add_to_linker(&mut linker)?,
+            Capability::Events => events::add_to_linker(&mut linker)?,
         }
     }
     Ok(linker)
@@ -55,6 +58,7 @@ pub fn linker_for(
 pub fn grants(
     store: &Arc<magflock_store::Store>,
     databases: Option<&Arc<database::ProjectDatabases>>,
+    bus: &Arc<crate::events::EventBus>,
     project: &str,
     manifest: &magflock_registry::Manifest,
     granted: BTreeSet<Capability>,
@@ -72,6 +76,16 @@ pub fn grants(
         }
         _ => None,
     };
+    let events = match (granted.contains(&Capability::Events), manifest.events()) {
+        (true, Some(grant)) => Some(events::EventsCtx {
+            bus: bus.clone(),
+            project: project.to_owned(),
+            extension: manifest.name().as_str().to_owned(),
+            version: manifest.version().to_string(),
+            grant: grant.clone(),
+        }),
+        _ => None,
+    };
     Grants {
         project: project.to_owned(),
         extension: manifest.name().as_str().to_owned(),
@@ -80,5 +94,6 @@ pub fn grants(
         kv,
         config,
         database,
+        events,
     }
 }

@@ -85,6 +85,10 @@ pub struct ServeArgs {
     /// This host's token at the registry (`magflock registry host-token`).
     #[arg(long, env = "MAGFLOCK_REGISTRY_HOST_TOKEN", hide_env_values = true, requires = "registry_url")]
     pub registry_host_token: Option<String>,
+    /// Do not deliver events on this host (they are still published and
+    /// stored; another host on the same control plane delivers them).
+    #[arg(long, env = "MAGFLOCK_NO_EVENT_DELIVERY")]
+    pub no_event_delivery: bool,
 }
 
 pub fn sqlite_url(data_dir: &std::path::Path) -> String {
@@ -97,6 +101,7 @@ pub async fn serve(args: ServeArgs) -> miette::Result<()> {
     let mut config = crate::config::HostConfig::new(args.data_dir, url, args.admin_token);
     config.listen = args.listen;
     config.engine.pool_instances = args.pool_instances;
+    config.deliver_events = !args.no_event_delivery;
     config.registry = args
         .registry_url
         .map(|url| crate::config::RegistryLink { url, host_token: args.registry_host_token });

@@ -14,6 +14,8 @@ wasmtime::component::bindgen!({
         "magflock:ext/kv": async | trappable,
         // Database calls wait on the project database: async.
         "magflock:ext/database": async | trappable,
+        // Publishing writes the event to the control-plane store: async.
+        "magflock:ext/events": async | trappable,
         default: trappable,
     },
     exports: { default: async },
@@ -25,9 +27,11 @@ wasmtime::component::bindgen!({
     },
 });
 
+pub use exports::magflock::ext::event_handler;
 pub use exports::magflock::ext::lifecycle;
 pub use exports::magflock::ext::upgrade;
 pub use magflock::ext::database;
+pub use magflock::ext::events;
 pub use magflock::ext::kv;
 pub use wasi::config::store as config;
 pub use wasi::logging::logging;

@@ -15,7 +15,8 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use super::limits::Meter;
 use super::outcome::{HostTrap, Outcome, classify};
 use super::state::InvocationState;
-use super::{Loaded, Runtime};
+use super::{Loaded, Runtime, bindings};
+use crate::capabilities::events::EventsState;
 use crate::engine::EPOCH_TICK;
 use crate::usage::{UsageEvent, ViolationEvent};
 
@@ -53,10 +54,16 @@ pub struct Invocation {
     pub response: Option<http::Response<Bytes>>,
 }
 
-fn new_store(rt: &Runtime, loaded: &Loaded, meter: &Arc<Meter>) -> wasmtime::Result<Store<InvocationState>> {
+fn new_store(
+    rt: &Runtime,
+    loaded: &Loaded,
+    meter: &Arc<Meter>,
+    events: EventsState,
+) -> wasmtime::Result<Store<InvocationState>> {
     let deadline = Instant::now() + loaded.limits.timeout;
-    let state =
+    let mut state =
         InvocationState::new(loaded.grants.clone(), loaded.limits.memory_bytes, meter.clone(), deadline);
+    state.events = events;
     let mut store = Store::new(rt.engine(), state);
     store.limiter(|s| &mut s.limiter);
     store.set_fuel(loaded.limits.fuel)?;
@@ -102,7 +109,7 @@ impl Runtime {
             return Invocation { request_id, outcome, response: None };
         };
 
-        let (outcome, response) = self.run_handler(loaded, request, &meter).await;
+        let (outcome, response) = self.run_handler(loaded, request, &meter, &request_id).await;
         drop(permit);
         let bytes_out = response.as_ref().map_or(0, |r| r.body().len() as u64);
         let outcome = if outcome == Outcome::Ok && meter.memory_refused_at.load(Ordering::Relaxed) > 0 {
@@ -138,9 +145,11 @@ impl Runtime {
         loaded: &Arc<Loaded>,
         request: http::Request<Bytes>,
         meter: &Arc<Meter>,
+        request_id: &str,
     ) -> (Outcome, Option<http::Response<Bytes>>) {
         let refused = |m: &Meter| m.memory_refused_at.load(Ordering::Relaxed) > 0;
-        let mut store = match new_store(self, loaded, meter) {
+        let events = EventsState { request_id: Some(request_id.to_owned()), ..Default::default() };
+        let mut store = match new_store(self, loaded, meter, events) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "store setup failed");
@@ -234,7 +243,7 @@ impl Runtime {
     /// harness measures it.
     pub async fn instantiate(&self, loaded: &Arc<Loaded>) -> wasmtime::Result<()> {
         let meter = Arc::new(Meter::default());
-        let mut store = new_store(self, loaded, &meter)?;
+        let mut store = new_store(self, loaded, &meter, EventsState::default())?;
         loaded.proxy.instantiate_async(&mut store).await?;
         Ok(())
     }
@@ -246,7 +255,7 @@ impl Runtime {
     pub async fn instantiate_phases(&self, loaded: &Arc<Loaded>) -> wasmtime::Result<[Duration; 3]> {
         let t0 = Instant::now();
         let meter = Arc::new(Meter::default());
-        let mut store = new_store(self, loaded, &meter)?;
+        let mut store = new_store(self, loaded, &meter, EventsState::default())?;
         let t1 = Instant::now();
         loaded.proxy.instantiate_async(&mut store).await?;
         let t2 = Instant::now();
@@ -283,7 +292,9 @@ impl Runtime {
         let started = Instant::now();
         let request_id = uuid::Uuid::now_v7().to_string();
         let meter = Arc::new(Meter::default());
-        let mut store = new_store(self, loaded, &meter).map_err(|e| HookError::Setup(e.to_string()))?;
+        let events = EventsState { request_id: Some(request_id.clone()), ..Default::default() };
+        let mut store =
+            new_store(self, loaded, &meter, events).map_err(|e| HookError::Setup(e.to_string()))?;
         let budget = loaded.limits.fuel;
         let outer = loaded.limits.timeout + EPOCH_TICK * 2 + OUTER_GRACE;
         let (task_loaded, task_meter) = (loaded.clone(), meter.clone());
@@ -321,7 +332,7 @@ impl Runtime {
                 let o = classify(&e, meter.memory_refused_at.load(Ordering::Relaxed) > 0);
                 (o, Err(HookError::Limit(o)))
             }
-            Ok(Ok(Ok(Err(msg)))) => (Outcome::Ok, Err(HookError::Refused(msg))),
+            Ok(Ok(Ok(Err(msg)))) => (Outcome::Refused, Err(HookError::Refused(msg))),
             Ok(Ok(Ok(Ok(())))) => (Outcome::Ok, Ok(Some(()))),
         };
         let endpoint = format!("lifecycle:{}", hook.as_str());
@@ -331,6 +342,78 @@ impl Runtime {
             let (limit, actual) = limit_and_actual(loaded, outcome, &meter, started);
             self.violation(loaded, &request_id, outcome, limit, actual);
         }
+        out
+    }
+
+    /// Delivers one event to `loaded`'s `on-event` in a fresh instance under
+    /// its limits: one usage record (endpoint `event:<topic>`), violations
+    /// as for any call. Waits for a concurrency slot rather than refusing:
+    /// deliveries queue, requests do not. `Err` says why the delivery failed
+    /// (the handler's own error, or the limit that stopped it); the
+    /// dispatcher retries it.
+    pub async fn invoke_event(
+        &self,
+        loaded: &Arc<Loaded>,
+        event: &magflock_store::Event,
+        attempt: u32,
+    ) -> Result<(), String> {
+        let Some(indices) = loaded.event_handler.clone() else {
+            return Err(format!("{} does not export magflock:ext/event-handler", loaded.name()));
+        };
+        let permit = loaded.in_flight.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let meter = Arc::new(Meter::default());
+        let hop = u32::try_from(event.hop).unwrap_or(u32::MAX);
+        let events =
+            EventsState { hop: hop.saturating_add(1), request_id: Some(request_id.clone()), published: 0 };
+        let mut store = new_store(self, loaded, &meter, events).map_err(|e| format!("store set-up: {e}"))?;
+        let budget = loaded.limits.fuel;
+        let outer = loaded.limits.timeout + EPOCH_TICK * 2 + OUTER_GRACE;
+        let wit_event = bindings::event_handler::Event {
+            id: event.id.clone(),
+            topic: event.topic.clone(),
+            source: event.source.clone(),
+            payload: event.payload.clone(),
+            published_at: u64::try_from(event.created_at).unwrap_or_default(),
+            attempt,
+            hop,
+        };
+        let (task_loaded, task_meter) = (loaded.clone(), meter.clone());
+        let task = self.spawn_guest(async move {
+            let r = async {
+                let instance = task_loaded.proxy.instance_pre().instantiate_async(&mut store).await?;
+                let guest = indices.load(&mut store, &instance)?;
+                guest.call_on_event(&mut store, &wit_event).await
+            }
+            .await;
+            task_meter.fuel_used.store(fuel_used(&store, budget), Ordering::Relaxed);
+            r
+        });
+        let abort = task.abort_handle();
+        let (outcome, out) = match tokio::time::timeout(outer, task).await {
+            Err(_) => {
+                abort.abort();
+                (Outcome::DeadlineExceeded, Err(Outcome::DeadlineExceeded.message().to_owned()))
+            }
+            Ok(Err(join)) => (Outcome::Trap, Err(format!("the handler task failed: {join}"))),
+            Ok(Ok(Err(e))) => {
+                let o = classify(&e, meter.memory_refused_at.load(Ordering::Relaxed) > 0);
+                (o, Err(o.message().to_owned()))
+            }
+            Ok(Ok(Ok(Err(msg)))) => (Outcome::Refused, Err(format!("the handler refused: {msg}"))),
+            Ok(Ok(Ok(Ok(())))) => (Outcome::Ok, Ok(())),
+        };
+        drop(permit);
+        let endpoint = format!("event:{}", event.topic);
+        let bytes_in = event.payload.len() as u64;
+        self.record(loaded, &request_id, &endpoint, "EVENT", outcome, &meter, started, bytes_in, 0);
+        self.call_violations(loaded, &request_id, &meter);
+        if outcome.is_violation() {
+            let (limit, actual) = limit_and_actual(loaded, outcome, &meter, started);
+            self.violation(loaded, &request_id, outcome, limit, actual);
+        }
+        self.observe_probation(loaded, outcome);
         out
     }
 

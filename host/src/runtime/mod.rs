@@ -26,6 +26,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::capabilities::{self, Grants};
 use crate::engine::{EngineLimits, EpochTicker, build_engine};
+use crate::events::EventBus;
 use crate::usage::UsageSink;
 use cache::ArtifactCache;
 use state::InvocationState;
@@ -55,6 +56,7 @@ pub struct Loaded {
     pub(crate) proxy: ProxyPre<InvocationState>,
     pub(crate) lifecycle: Option<bindings::lifecycle::GuestIndices>,
     pub(crate) upgrade: Option<bindings::upgrade::GuestIndices>,
+    pub(crate) event_handler: Option<bindings::event_handler::GuestIndices>,
     /// Set when this version replaced another by an upgrade and has not yet
     /// proven itself ([`probation`]).
     pub(crate) probation: std::sync::OnceLock<Arc<probation::Probation>>,
@@ -90,6 +92,15 @@ impl Loaded {
     pub fn version(&self) -> String {
         self.manifest.version().to_string()
     }
+
+    /// The topics this installation receives: its manifest's `subscribe`
+    /// list when capability `events` is granted, none otherwise.
+    pub fn subscriptions(&self) -> &[String] {
+        match self.manifest.events() {
+            Some(g) if self.grants.granted.contains(&Capability::Events) => &g.subscribe,
+            _ => &[],
+        }
+    }
 }
 
 /// Why a component could not be prepared to run.
@@ -103,6 +114,8 @@ pub enum LoadError {
     Link(String),
     #[error("component does not export `wasi:http/incoming-handler`: {0}")]
     NoHandler(String),
+    #[error("the manifest subscribes to {0} but the component does not export `magflock:ext/event-handler`")]
+    NoEventHandler(String),
 }
 
 impl LoadError {
@@ -113,6 +126,7 @@ impl LoadError {
             LoadError::Imports(capabilities::wasi::ImportError::Unknown { .. }) => "unsupported_import",
             LoadError::Link(_) => "link_failed",
             LoadError::NoHandler(_) => "no_http_handler",
+            LoadError::NoEventHandler(_) => "no_event_handler",
         }
     }
 }
@@ -131,6 +145,8 @@ pub struct Runtime {
     pub usage: UsageSink,
     /// The projects' own databases, behind capability `database`.
     databases: Option<Arc<capabilities::database::ProjectDatabases>>,
+    /// Subscriptions of the serving installations, and where events go.
+    events: Arc<EventBus>,
     active: RwLock<HashMap<(String, String), Arc<Loaded>>>,
 }
 
@@ -148,10 +164,11 @@ impl Runtime {
             engine,
             guests,
             _ticker: ticker,
-            store,
+            store: store.clone(),
             cache: None,
             usage,
             databases: None,
+            events: Arc::new(EventBus::new(store.clone())),
             active: RwLock::new(HashMap::new()),
         })
     }
@@ -173,6 +190,11 @@ impl Runtime {
 
     pub fn project_databases(&self) -> Option<&Arc<capabilities::database::ProjectDatabases>> {
         self.databases.as_ref()
+    }
+
+    /// The event bus: subscriptions and publishing ([`crate::events`]).
+    pub fn events(&self) -> &Arc<EventBus> {
+        &self.events
     }
 
     pub fn artifact_cache(&self) -> Option<&ArtifactCache> {
@@ -241,8 +263,20 @@ impl Runtime {
             ProxyPre::new(instance_pre.clone()).map_err(|e| LoadError::NoHandler(format!("{e:#}")))?;
         let lifecycle = bindings::lifecycle::GuestIndices::new(&instance_pre).ok();
         let upgrade = bindings::upgrade::GuestIndices::new(&instance_pre).ok();
-        let grants =
-            Arc::new(capabilities::grants(&self.store, self.databases.as_ref(), project, &manifest, granted));
+        let event_handler = bindings::event_handler::GuestIndices::new(&instance_pre).ok();
+        if let Some(g) = manifest.events().filter(|g| !g.subscribe.is_empty())
+            && event_handler.is_none()
+        {
+            return Err(LoadError::NoEventHandler(g.subscribe.join(", ")));
+        }
+        let grants = Arc::new(capabilities::grants(
+            &self.store,
+            self.databases.as_ref(),
+            &self.events,
+            project,
+            &manifest,
+            granted,
+        ));
         let limits = Limits::from_manifest(&manifest);
         Ok(Arc::new(Loaded {
             metrics: LoadedMetrics::new(project, manifest.name().as_str()),
@@ -254,6 +288,7 @@ impl Runtime {
             proxy,
             lifecycle,
             upgrade,
+            event_handler,
             probation: std::sync::OnceLock::new(),
         }))
     }
@@ -263,6 +298,7 @@ impl Runtime {
     pub fn activate(&self, loaded: Arc<Loaded>) {
         let key = (loaded.project.clone(), loaded.name().to_owned());
         if let Ok(mut map) = self.active.write() {
+            self.events.set_subscriptions(&loaded.project, loaded.name(), loaded.subscriptions());
             map.insert(key, loaded);
         }
     }
@@ -274,6 +310,11 @@ impl Runtime {
         let Ok(mut map) = self.active.write() else { return false };
         match map.get(&key) {
             Some(serving) if Arc::ptr_eq(serving, current) => {
+                self.events.set_subscriptions(
+                    &replacement.project,
+                    replacement.name(),
+                    replacement.subscriptions(),
+                );
                 map.insert(key, replacement);
                 true
             }
@@ -350,7 +391,9 @@ impl Runtime {
     }
 
     pub fn deactivate(&self, project: &str, extension: &str) -> Option<Arc<Loaded>> {
-        self.active.write().ok()?.remove(&(project.to_owned(), extension.to_owned()))
+        let mut map = self.active.write().ok()?;
+        self.events.set_subscriptions(project, extension, &[]);
+        map.remove(&(project.to_owned(), extension.to_owned()))
     }
 
     pub fn get(&self, project: &str, extension: &str) -> Option<Arc<Loaded>> {

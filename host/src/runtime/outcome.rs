@@ -30,6 +30,9 @@ pub enum Outcome {
     ResponseTooLarge,
     /// The guest returned without producing a response.
     NoResponse,
+    /// A hook or an event handler returned an error of its own (the guest
+    /// ran to completion; not a violation).
+    Refused,
 }
 
 impl Outcome {
@@ -45,6 +48,7 @@ impl Outcome {
             Outcome::ConcurrencyLimit => "concurrency_limit",
             Outcome::ResponseTooLarge => "response_too_large",
             Outcome::NoResponse => "no_response",
+            Outcome::Refused => "refused",
         }
     }
 
@@ -61,7 +65,7 @@ impl Outcome {
 
     /// Whether the usage record's outcome is also a violation.
     pub fn is_violation(self) -> bool {
-        !matches!(self, Outcome::Ok | Outcome::NoResponse)
+        !matches!(self, Outcome::Ok | Outcome::NoResponse | Outcome::Refused)
     }
 
     /// A sentence for the app, free of internals.
@@ -77,6 +81,7 @@ impl Outcome {
             Outcome::ConcurrencyLimit => "the extension is at its concurrency limit; retry shortly",
             Outcome::ResponseTooLarge => "the extension's response exceeded the size limit",
             Outcome::NoResponse => "the extension returned without a response",
+            Outcome::Refused => "the extension returned an error",
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct InvocationState {
     /// When the invocation's wall-clock deadline passes: host calls that
     /// wait (database statements) are cut by then.
     pub(crate) deadline: Instant,
+    /// The hop and request id of the events this invocation publishes.
+    pub(crate) events: crate::capabilities::events::EventsState,
 }
 
 impl InvocationState {
@@ -50,6 +52,7 @@ impl InvocationState {
             grants,
             log_budget: crate::capabilities::logging::MAX_LINES_PER_INVOCATION,
             deadline,
+            events: Default::default(),
         }
     }
 }

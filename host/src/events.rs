@@ -1,0 +1,238 @@
+//! Events between a project's installations: who subscribes to what, and
+//! the dispatcher that delivers stored events.
+//!
+//! **Subscriptions** come from the serving installations: an installation
+//! whose `events` capability is approved and whose manifest lists a topic
+//! under `subscribe` receives that topic's events in its own project, and
+//! no other project's. The index is kept in step with the runtime's map of
+//! serving installations (activate, upgrade, rollback, uninstall).
+//!
+//! **Delivery** is at least once. `publish` stores the event and one
+//! delivery per subscriber in one transaction ([`magflock_store::Store::publish_event`]).
+//! The dispatcher leases due deliveries from the store, runs each
+//! subscriber's `on-event` in a fresh instance under its limits (a metered
+//! invocation with its usage record), and finishes the delivery: delivered,
+//! retried later with exponential backoff, or `dead` after its last
+//! attempt ([`RetryPolicy`]). A delivery whose subscriber has gone (uninstalled, or
+//! its new version no longer subscribes) is `dropped`. Leases make this safe
+//! with several hosts on one control plane, and a host that dies mid-delivery
+//! loses nothing: its lease runs out and the delivery is claimed again.
+//! Events carry a stable id so handlers can make a redelivery harmless.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use magflock_store::{ClaimedDelivery, DeliveryResult, NewEvent, Store, StoreError};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::now_ms;
+use crate::runtime::Runtime;
+
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How long a host holds a delivery it is running. Longer than any
+/// invocation may last (the longest timeout a manifest may set, plus the
+/// wait for a concurrency slot), so a live host never loses its lease.
+pub const LEASE: Duration = Duration::from_secs(180);
+/// Deliveries one host runs at once.
+const IN_FLIGHT: usize = 16;
+/// How often the dispatcher looks at the store without being woken: for
+/// retries coming due and for events other hosts stored.
+const POLL: Duration = Duration::from_millis(500);
+/// How long delivered, dead and dropped events are kept.
+pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often old events are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// The subscription index and the store events go to.
+pub struct EventBus {
+    store: Arc<Store>,
+    /// project → topic → subscribed extensions.
+    subscriptions: RwLock<HashMap<String, HashMap<String, BTreeSet<String>>>>,
+    wake: Notify,
+}
+
+impl EventBus {
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store, subscriptions: RwLock::new(HashMap::new()), wake: Notify::new() }
+    }
+
+    /// Makes `extension`'s subscriptions in `project` exactly `topics`
+    /// (none: it no longer receives anything).
+    pub fn set_subscriptions(&self, project: &str, extension: &str, topics: &[String]) {
+        let Ok(mut map) = self.subscriptions.write() else { return };
+        let by_topic = map.entry(project.to_owned()).or_default();
+        by_topic.retain(|_, subs| {
+            subs.remove(extension);
+            !subs.is_empty()
+        });
+        for topic in topics {
+            by_topic.entry(topic.clone()).or_default().insert(extension.to_owned());
+        }
+        if by_topic.is_empty() {
+            map.remove(project);
+        }
+    }
+
+    /// The extensions of `project` subscribed to `topic`.
+    pub fn subscribers(&self, project: &str, topic: &str) -> Vec<String> {
+        let Ok(map) = self.subscriptions.read() else { return Vec::new() };
+        map.get(project).and_then(|t| t.get(topic)).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Whether `extension` in `project` is subscribed to `topic` now.
+    pub fn is_subscribed(&self, project: &str, topic: &str, extension: &str) -> bool {
+        let Ok(map) = self.subscriptions.read() else { return false };
+        map.get(project).and_then(|t| t.get(topic)).is_some_and(|s| s.contains(extension))
+    }
+
+    /// Stores `event` with a delivery for each current subscriber and wakes
+    /// the dispatcher. When this returns `Ok`, the event is durable.
+    pub async fn publish(&self, event: &NewEvent) -> Result<(), StoreError> {
+        let subscribers = self.subscribers(&event.project_id, &event.topic);
+        self.store.publish_event(event, &subscribers).await?;
+        metrics::counter!("magflock_events_published_total", "project" => event.project_id.clone())
+            .increment(1);
+        if !subscribers.is_empty() {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// How failed deliveries are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts before a delivery is `dead`.
+    pub max_attempts: i64,
+    /// The wait after the first failed attempt; each later wait is twice
+    /// the one before, up to [`MAX_BACKOFF`].
+    pub first_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 6, first_backoff: Duration::from_secs(1) }
+    }
+}
+
+impl RetryPolicy {
+    /// When attempt `attempt` (from 1) failed, how long until the next one.
+    pub fn backoff(&self, attempt: i64) -> Duration {
+        let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(u32::MAX).min(16);
+        self.first_backoff.saturating_mul(1 << doublings).min(MAX_BACKOFF)
+    }
+}
+
+/// Delivers events until `runtime` is gone or `stop` is notified. Started
+/// once per host ([`crate::state::AppState::start`]).
+pub async fn dispatch(runtime: Weak<Runtime>, bus: Arc<EventBus>, retry: RetryPolicy, stop: Arc<Notify>) {
+    let mut running: JoinSet<()> = JoinSet::new();
+    let mut last_purge = tokio::time::Instant::now();
+    loop {
+        while running.try_join_next().is_some() {}
+        let free = IN_FLIGHT.saturating_sub(running.len());
+        let mut claimed_any = false;
+        if free > 0 {
+            match bus.store.claim_deliveries(LEASE.as_millis() as i64, free as u32).await {
+                Ok(claimed) => {
+                    claimed_any = !claimed.is_empty();
+                    for c in claimed {
+                        let Some(rt) = runtime.upgrade() else { return };
+                        let bus = bus.clone();
+                        running.spawn(async move { deliver(&rt, &bus, retry, c).await });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "event deliveries could not be claimed"),
+            }
+        }
+        if last_purge.elapsed() >= PURGE_EVERY {
+            last_purge = tokio::time::Instant::now();
+            let before = now_ms() - RETENTION.as_millis() as i64;
+            match bus.store.purge_events(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "old events purged"),
+                Err(e) => tracing::warn!(error = %e, "old events could not be purged"),
+            }
+        }
+        if runtime.strong_count() == 0 {
+            return;
+        }
+        // More may be due right away when this round was full.
+        if claimed_any && running.len() < IN_FLIGHT {
+            continue;
+        }
+        tokio::select! {
+            _ = stop.notified() => break,
+            _ = bus.wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+        }
+    }
+    // Let the deliveries in flight finish; their leases would otherwise
+    // hold them until they run out.
+    while running.join_next().await.is_some() {}
+}
+
+/// Runs one claimed delivery and records how it ended.
+async fn deliver(rt: &Arc<Runtime>, bus: &EventBus, retry: RetryPolicy, claimed: ClaimedDelivery) {
+    let ev = &claimed.event;
+    let subscribed = bus.is_subscribed(&ev.project_id, &ev.topic, &claimed.extension);
+    let loaded = rt.get(&ev.project_id, &claimed.extension).filter(|_| subscribed);
+    let result = match loaded {
+        None => DeliveryResult::Dropped {
+            reason: format!(
+                "{} is no longer installed in {} with a subscription to {}",
+                claimed.extension, ev.project_id, ev.topic
+            ),
+        },
+        Some(loaded) => {
+            let attempt = u32::try_from(claimed.attempt).unwrap_or(u32::MAX);
+            match rt.invoke_event(&loaded, ev, attempt).await {
+                Ok(()) => DeliveryResult::Delivered,
+                Err(why) if claimed.attempt >= retry.max_attempts => DeliveryResult::Dead { error: why },
+                Err(why) => DeliveryResult::Retry {
+                    error: why,
+                    at: now_ms() + retry.backoff(claimed.attempt).as_millis() as i64,
+                },
+            }
+        }
+    };
+    let state = match &result {
+        DeliveryResult::Delivered => "delivered",
+        DeliveryResult::Retry { .. } => "retry",
+        DeliveryResult::Dead { .. } => "dead",
+        DeliveryResult::Dropped { .. } => "dropped",
+    };
+    metrics::counter!("magflock_event_deliveries_total", "project" => ev.project_id.clone(),
+        "extension" => claimed.extension.clone(), "result" => state)
+    .increment(1);
+    if let DeliveryResult::Dead { error } = &result {
+        tracing::warn!(project = %ev.project_id, extension = %claimed.extension, event = %ev.id,
+            topic = %ev.topic, %error, "event delivery gave up");
+    }
+    match bus.store.finish_delivery(&claimed, &result).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(event = %ev.id, extension = %claimed.extension,
+            "event delivery finished after its lease ran out; another host took it over"),
+        Err(e) => tracing::warn!(event = %ev.id, extension = %claimed.extension, error = %e,
+            "event delivery result not recorded; it will be delivered again"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.backoff(1), Duration::from_secs(1));
+        assert_eq!(p.backoff(2), Duration::from_secs(2));
+        assert_eq!(p.backoff(5), Duration::from_secs(16));
+        assert_eq!(p.backoff(30), MAX_BACKOFF);
+        assert_eq!(p.backoff(i64::MAX), MAX_BACKOFF);
+    }
+}
