@@ -88,13 +88,15 @@ impl EventBus {
         map.get(project).and_then(|t| t.get(topic)).is_some_and(|s| s.contains(extension))
     }
 
-    /// Stores `event` with a delivery for each current subscriber and wakes
-    /// the dispatcher. When this returns `Ok`, the event is durable.
-    pub async fn publish(&self, event: &NewEvent) -> Result<(), StoreError> {
-        let subscribers = self.subscribers(&event.project_id, &event.topic);
-        self.store.publish_event(event, &subscribers).await?;
-        metrics::counter!("magflock_events_published_total", "project" => event.project_id.clone())
-            .increment(1);
+    /// Stores `events` (all of one project and topic) with a delivery for
+    /// each current subscriber, all or none, and wakes the dispatcher. When
+    /// this returns `Ok`, the events are durable.
+    pub async fn publish(&self, events: &[NewEvent]) -> Result<(), StoreError> {
+        let Some(first) = events.first() else { return Ok(()) };
+        let subscribers = self.subscribers(&first.project_id, &first.topic);
+        self.store.publish_events(events, &subscribers).await?;
+        metrics::counter!("magflock_events_published_total", "project" => first.project_id.clone())
+            .increment(events.len() as u64);
         if !subscribers.is_empty() {
             self.wake.notify_one();
         }

@@ -26,3 +26,10 @@ pub use crate::__bindings::exports::magflock::ext::event_handler::Event;
 pub fn publish(topic: &str, payload: impl AsRef<[u8]>) -> Result<String, Error> {
     wit::publish(topic, payload.as_ref())
 }
+
+/// Publishes each of `payloads` to `topic` as one event, all or none, and
+/// returns their ids in order. One step for many events: cheaper than
+/// calling [`publish`] for each.
+pub fn publish_batch(topic: &str, payloads: &[Vec<u8>]) -> Result<Vec<String>, Error> {
+    wit::publish_batch(topic, payloads)
+}

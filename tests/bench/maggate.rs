@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let package = publisher.guest_package("maggate", |m| m);
-    let approve = ["database".to_owned()];
+    let approve = ["database".to_owned(), "events".to_owned()];
     magflock_host::install::install_package(
         &state,
         PROJECT,

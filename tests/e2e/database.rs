@@ -395,8 +395,15 @@ on_both_databases!(maggate_serves_the_project_tables_through_the_gateway, |host:
         .unwrap();
     assert_eq!(r.status(), 400, "a policy without a timeout is refused");
     let pkg = host.publisher.guest_package("maggate", |m| m);
-    let (status, body) = host.install("demo", pkg, "database").await;
+    let (status, body) = host.install("demo", pkg, "database,events").await;
     assert_eq!(status, 201, "installing maggate: {body}");
+    // A subscriber of MagGate's change events in the same project.
+    let pkg = host.publisher.guest_package("e2e-events", |m| {
+        m.replace("name = \"e2e-events\"", "name = \"watcher\"")
+            .replace("publish = [\"t.one\"]\nsubscribe = [\"t.one\"]", "subscribe = [\"db.changes\"]")
+    });
+    let (status, body) = host.install("demo", pkg, "config,kv,events").await;
+    assert_eq!(status, 201, "installing the watcher: {body}");
 
     let r = host.call("demo", &key, "/maggate/todos?done=eq.false&order=id").await;
     assert_eq!(r.status(), 200);
@@ -421,6 +428,28 @@ on_both_databases!(maggate_serves_the_project_tables_through_the_gateway, |host:
     let rows: Value =
         host.call("demo", &key, "/maggate/todos?done=eq.false&order=id").await.json().await.unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
+
+    // The write published a change event, delivered to the watcher.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let line = loop {
+        let seen = host.call("demo", &key, "/watcher/seen").await.text().await.unwrap();
+        if let Some(line) = seen.lines().next() {
+            break line.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no change event reached the watcher");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    // `id topic source hop attempt payload`
+    let parts: Vec<&str> = line.splitn(6, ' ').collect();
+    assert_eq!(&parts[1..5], ["db.changes", "maggate", "0", "1"], "{line}");
+    let change: Value = serde_json::from_str(parts[5]).unwrap();
+    assert_eq!(
+        (change["table"].as_str(), change["op"].as_str()),
+        (Some("todos"), Some("INSERT")),
+        "{change}"
+    );
+    assert_eq!(change["new"]["title"], "from the gateway", "{change}");
+    assert_eq!(change["old"], Value::Null);
     host.stop().await;
 });
 

@@ -197,21 +197,24 @@ on_both_databases!(
             (409, Some("too_large"))
         );
 
-        let r = host
-            .http
-            .post(format!("{}/x/demo/pub/publish-many/t.one/150", host.url))
-            .bearer_auth(&demo)
-            .send()
-            .await
-            .unwrap();
-        let v: Value = r.json().await.unwrap();
-        assert_eq!((v["sent"].as_i64(), v["error"].as_str()), (Some(100), Some("too_large")));
+        // 1000 events per invocation: a batch over that is refused whole;
+        // of two batches of 600, the first goes out.
+        let many = |n: u32, batches: u32| {
+            host.http
+                .post(format!("{}/x/demo/pub/publish-many/t.one/{n}/{batches}", host.url))
+                .bearer_auth(&demo)
+                .send()
+        };
+        let v: Value = many(1001, 1).await.unwrap().json().await.unwrap();
+        assert_eq!((v["sent"].as_i64(), v["error"].as_str()), (Some(0), Some("too_large")));
+        let v: Value = many(600, 2).await.unwrap().json().await.unwrap();
+        assert_eq!((v["sent"].as_i64(), v["error"].as_str()), (Some(600), Some("too_large")));
 
         let violations = host.violations("demo", "pub").await;
         let kinds: Vec<&str> = violations.iter().map(|v| v["kind"].as_str().unwrap()).collect();
         assert_eq!(kinds.iter().filter(|k| **k == "capability_denied").count(), 1, "{kinds:?}");
         assert_eq!(kinds.iter().filter(|k| **k == "event_too_large").count(), 1, "{kinds:?}");
-        assert_eq!(kinds.iter().filter(|k| **k == "event_quota").count(), 1, "{kinds:?}");
+        assert_eq!(kinds.iter().filter(|k| **k == "event_quota").count(), 2, "{kinds:?}");
         let denied = violations.iter().find(|v| v["kind"] == "capability_denied").unwrap();
         assert!(denied["detail"].as_str().unwrap().contains("t.secret"));
         let too_large = violations.iter().find(|v| v["kind"] == "event_too_large").unwrap();
@@ -220,9 +223,9 @@ on_both_databases!(
             (Some(65536), Some(65537))
         );
 
-        // Nothing refused was stored: only the 100 that went out.
+        // Nothing refused was stored: only the 600 that went out.
         let list = host.get_json("/v1/projects/demo/events?limit=1000").await;
-        assert_eq!(list.as_array().unwrap().len(), 100);
+        assert_eq!(list.as_array().unwrap().len(), 600);
     }
 );
 

@@ -35,7 +35,7 @@ on_both_databases!(postgrest_js_works_against_maggate_through_the_gateway, |host
         assert_eq!(r.status(), 204, "{file}: {}", r.text().await.unwrap());
     }
     let pkg = host.publisher.guest_package("maggate", |m| m);
-    let (status, body) = host.install("demo", pkg, "database").await;
+    let (status, body) = host.install("demo", pkg, "database,events").await;
     assert_eq!(status, 201, "{body}");
 
     let base = format!("{}/x/demo/maggate", host.url);

@@ -1,9 +1,6 @@
 //! The MagGate component: [`Database`] over the host's `database`
-//! capability, a `wasi:http` handler through the SDK, and [`Events`] as a
-//! counter until the host's `events` capability exists (then it publishes
-//! on [`crate::CHANGES_TOPIC`]).
-
-use std::cell::Cell;
+//! capability, a `wasi:http` handler through the SDK, and [`Events`] over
+//! the `events` capability (change events on [`crate::CHANGES_TOPIC`]).
 
 use magflock_sdk::database as host;
 use magflock_sdk::prelude::*;
@@ -87,17 +84,12 @@ impl Database for HostDatabase {
     }
 }
 
-/// Change events: counted, not yet published (the host has no `events`
-/// capability yet).
-#[derive(Default)]
-struct CountingEvents {
-    published: Cell<u64>,
-}
+/// Change events, through the host's `events` capability.
+struct HostEvents;
 
-impl Events for CountingEvents {
-    fn publish(&self, _topic: &str, _payload: &[u8]) -> Result<(), String> {
-        self.published.set(self.published.get() + 1);
-        Ok(())
+impl Events for HostEvents {
+    fn publish(&self, topic: &str, payloads: Vec<Vec<u8>>) -> Result<(), String> {
+        magflock_sdk::events::publish_batch(topic, &payloads).map(drop).map_err(|e| format!("{e:?}"))
     }
 }
 
@@ -115,8 +107,7 @@ impl Extension for MagGate {
                 .collect(),
             body: req.into_body(),
         };
-        let events = CountingEvents::default();
-        let out = crate::handle_with(&HostDatabase, &events, http, &Options::default());
+        let out = crate::handle_with(&HostDatabase, &HostEvents, http, &Options::default());
         let mut resp = Response::new(out.status);
         for (k, v) in out.headers {
             resp = resp.append_header(k, v);

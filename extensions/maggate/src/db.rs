@@ -108,5 +108,7 @@ pub trait Database {
 
 /// The event bus.
 pub trait Events {
-    fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), String>;
+    /// Publish `payloads` to `topic` as one event each: all are published,
+    /// or none is.
+    fn publish(&self, topic: &str, payloads: Vec<Vec<u8>>) -> Result<(), String>;
 }

@@ -538,7 +538,8 @@ impl Ctx<'_> {
         Ok(resp)
     }
 
-    /// Publish one change event per row; returns how many the bus refused.
+    /// Publish one change event per row, in one batch; returns how many the
+    /// bus refused (all of them or none).
     fn publish<'r>(
         &self,
         op: &str,
@@ -552,13 +553,20 @@ impl Ctx<'_> {
             .map(|(i, c)| Field { key: c.name.clone(), column: i })
             .collect();
         let render = |r: Option<&[Value]>| r.map_or(Json::Null, |r| full_row(self.table, &all, r));
-        let mut failed = 0;
-        for (new, old) in rows {
-            let payload = json!({"table": self.table.name, "op": op, "new": render(new), "old": render(old)});
-            if self.events.publish(CHANGES_TOPIC, payload.to_string().as_bytes()).is_err() {
-                failed += 1;
-            }
+        let payloads: Vec<Vec<u8>> = rows
+            .map(|(new, old)| {
+                json!({"table": self.table.name, "op": op, "new": render(new), "old": render(old)})
+                    .to_string()
+                    .into_bytes()
+            })
+            .collect();
+        if payloads.is_empty() {
+            return 0;
         }
-        failed
+        let n = payloads.len();
+        match self.events.publish(CHANGES_TOPIC, payloads) {
+            Ok(()) => 0,
+            Err(_) => n,
+        }
     }
 }

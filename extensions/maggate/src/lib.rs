@@ -21,8 +21,8 @@
 //! # The component
 //! For wasm32 the crate is also the MagGate component (`component.rs`): a
 //! [`Database`] over the host's `database` import (binding contract in
-//! [`db`]), an [`Events`] that only counts until the host has an `events`
-//! capability, and the SDK's `wasi:http` handler, which sees the path below
+//! [`db`]), an [`Events`] over the host's `events` import (one
+//! `publish-batch` per write), and the SDK's `wasi:http` handler, which sees the path below
 //! the mount point with the query string raw and calls [`handle_with`].
 
 pub mod db;

@@ -22,7 +22,7 @@ use crate::runtime::state::InvocationState;
 /// Largest payload, in bytes.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 /// Events one invocation may publish.
-pub const MAX_EVENTS_PER_INVOCATION: u32 = 100;
+pub const MAX_EVENTS_PER_INVOCATION: u32 = 1000;
 /// Longest chain of events: an event handled, republished, handled, ...
 /// The event published at hop `MAX_HOPS` is the last one allowed.
 pub const MAX_HOPS: u32 = 8;
@@ -46,6 +46,8 @@ pub struct EventsState {
     pub request_id: Option<String>,
     /// Events published so far by this invocation.
     pub published: u32,
+    /// Whether this invocation already hit the count cap (one violation).
+    pub over_quota: bool,
 }
 
 /// The view the generated `Host` trait is implemented on.
@@ -72,10 +74,13 @@ impl EventsView<'_> {
     fn refuse(&self, kind: &'static str, limit: Option<i64>, actual: Option<i64>, detail: String) {
         self.meter.call_violation(CallViolation { kind, limit, actual, detail });
     }
-}
 
-impl wit::Host for EventsView<'_> {
-    async fn publish(&mut self, topic: String, payload: Vec<u8>) -> wasmtime::Result<Result<String, Error>> {
+    /// Checks and stores `payloads` as events on `topic`, all or none.
+    async fn publish_all(
+        &mut self,
+        topic: String,
+        payloads: Vec<Vec<u8>>,
+    ) -> wasmtime::Result<Result<Vec<String>, Error>> {
         self.meter.host_call();
         // Second check of the grant, on every call: linking is the first.
         let ctx =
@@ -89,27 +94,33 @@ impl wit::Host for EventsView<'_> {
             self.refuse("capability_denied", None, None, format!("events: {msg}"));
             return Ok(Err(Error::Denied(msg)));
         }
-        if payload.len() > MAX_PAYLOAD_BYTES {
-            let msg = format!("payload is {} bytes; the limit is {MAX_PAYLOAD_BYTES}", payload.len());
+        if let Some(big) = payloads.iter().map(Vec::len).find(|n| *n > MAX_PAYLOAD_BYTES) {
+            let msg = format!("payload is {big} bytes; the limit is {MAX_PAYLOAD_BYTES}");
             self.refuse(
                 "event_too_large",
                 Some(MAX_PAYLOAD_BYTES as i64),
-                Some(payload.len() as i64),
+                Some(big as i64),
                 format!("events: {topic}: {msg}"),
             );
             return Ok(Err(Error::TooLarge(msg)));
         }
-        if self.state.published >= MAX_EVENTS_PER_INVOCATION {
-            let msg = format!("one invocation may publish at most {MAX_EVENTS_PER_INVOCATION} events");
-            // One violation for the whole run of refusals, not one per call.
-            if self.state.published == MAX_EVENTS_PER_INVOCATION {
+        let after = u64::from(self.state.published).saturating_add(payloads.len() as u64);
+        if after > u64::from(MAX_EVENTS_PER_INVOCATION) {
+            let msg = format!(
+                "one invocation may publish at most {MAX_EVENTS_PER_INVOCATION} events; this one has published \
+                 {} and asked for {} more",
+                self.state.published,
+                payloads.len()
+            );
+            // One violation per invocation, not one per refused call.
+            if !self.state.over_quota {
+                self.state.over_quota = true;
                 self.refuse(
                     "event_quota",
                     Some(i64::from(MAX_EVENTS_PER_INVOCATION)),
-                    None,
+                    Some(after as i64),
                     format!("events: {topic}: {msg}"),
                 );
-                self.state.published += 1;
             }
             return Ok(Err(Error::TooLarge(msg)));
         }
@@ -129,26 +140,46 @@ impl wit::Host for EventsView<'_> {
             );
             return Ok(Err(Error::HopLimit(msg)));
         }
-        let event = magflock_store::NewEvent {
-            id: uuid::Uuid::now_v7().to_string(),
-            project_id: ctx.project.clone(),
-            topic,
-            source: ctx.extension.clone(),
-            source_version: ctx.version.clone(),
-            request_id: self.state.request_id.clone(),
-            hop: i64::from(self.state.hop),
-            payload,
-        };
-        match ctx.bus.publish(&event).await {
+        if payloads.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        let events: Vec<magflock_store::NewEvent> = payloads
+            .into_iter()
+            .map(|payload| magflock_store::NewEvent {
+                id: uuid::Uuid::now_v7().to_string(),
+                project_id: ctx.project.clone(),
+                topic: topic.clone(),
+                source: ctx.extension.clone(),
+                source_version: ctx.version.clone(),
+                request_id: self.state.request_id.clone(),
+                hop: i64::from(self.state.hop),
+                payload,
+            })
+            .collect();
+        match ctx.bus.publish(&events).await {
             Ok(()) => {
-                self.state.published += 1;
-                Ok(Ok(event.id))
+                self.state.published += events.len() as u32;
+                Ok(Ok(events.into_iter().map(|e| e.id).collect()))
             }
             Err(e) => {
                 tracing::warn!(project = %ctx.project, extension = %ctx.extension, error = %e,
-                    "event could not be stored");
+                    "events could not be stored");
                 Ok(Err(Error::Unavailable("the event could not be stored; retry later".into())))
             }
         }
+    }
+}
+
+impl wit::Host for EventsView<'_> {
+    async fn publish(&mut self, topic: String, payload: Vec<u8>) -> wasmtime::Result<Result<String, Error>> {
+        Ok(self.publish_all(topic, vec![payload]).await?.map(|mut ids| ids.remove(0)))
+    }
+
+    async fn publish_batch(
+        &mut self,
+        topic: String,
+        payloads: Vec<Vec<u8>>,
+    ) -> wasmtime::Result<Result<Vec<String>, Error>> {
+        self.publish_all(topic, payloads).await
     }
 }

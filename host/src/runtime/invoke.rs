@@ -365,8 +365,11 @@ impl Runtime {
         let request_id = uuid::Uuid::now_v7().to_string();
         let meter = Arc::new(Meter::default());
         let hop = u32::try_from(event.hop).unwrap_or(u32::MAX);
-        let events =
-            EventsState { hop: hop.saturating_add(1), request_id: Some(request_id.clone()), published: 0 };
+        let events = EventsState {
+            hop: hop.saturating_add(1),
+            request_id: Some(request_id.clone()),
+            ..Default::default()
+        };
         let mut store = new_store(self, loaded, &meter, events).map_err(|e| format!("store set-up: {e}"))?;
         let budget = loaded.limits.fuel;
         let outer = loaded.limits.timeout + EPOCH_TICK * 2 + OUTER_GRACE;

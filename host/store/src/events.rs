@@ -160,44 +160,56 @@ fn clip(s: &str) -> String {
 }
 
 impl Store {
-    /// Stores `event` with one pending delivery per extension in
-    /// `subscribers`, due at once, in one transaction. Returns the time it
-    /// was stored (unix ms). `NotFound` when the project does not exist.
-    pub async fn publish_event(&self, event: &NewEvent, subscribers: &[String]) -> Result<i64, StoreError> {
+    /// Stores `events` with one pending delivery per extension in
+    /// `subscribers` for each, due at once, in one transaction: all or
+    /// none. Returns the time they were stored (unix ms). `NotFound` when
+    /// the project does not exist.
+    pub async fn publish_events(
+        &self,
+        events: &[NewEvent],
+        subscribers: &[String],
+    ) -> Result<i64, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO events (id, project_id, topic, source, source_version, request_id, hop, payload, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&event.id)
-        .bind(&event.project_id)
-        .bind(&event.topic)
-        .bind(&event.source)
-        .bind(&event.source_version)
-        .bind(event.request_id.as_deref())
-        .bind(event.hop)
-        .bind(event.payload.clone())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            insert_error(e, || format!("event {}", event.id), || format!("project {}", event.project_id))
-        })?;
-        for extension in subscribers {
+        for event in events {
             sqlx::query(
-                "INSERT INTO event_deliveries (event_id, project_id, extension, state, attempts, next_attempt_at) \
-                 VALUES ($1, $2, $3, 'pending', 0, $4)",
+                "INSERT INTO events (id, project_id, topic, source, source_version, request_id, hop, payload, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(&event.id)
             .bind(&event.project_id)
-            .bind(extension)
+            .bind(&event.topic)
+            .bind(&event.source)
+            .bind(&event.source_version)
+            .bind(event.request_id.as_deref())
+            .bind(event.hop)
+            .bind(event.payload.clone())
             .bind(now)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(|e| {
+                insert_error(e, || format!("event {}", event.id), || format!("project {}", event.project_id))
+            })?;
+            for extension in subscribers {
+                sqlx::query(
+                    "INSERT INTO event_deliveries (event_id, project_id, extension, state, attempts, \
+                     next_attempt_at) VALUES ($1, $2, $3, 'pending', 0, $4)",
+                )
+                .bind(&event.id)
+                .bind(&event.project_id)
+                .bind(extension)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(now)
+    }
+
+    /// [`Store::publish_events`] for one event.
+    pub async fn publish_event(&self, event: &NewEvent, subscribers: &[String]) -> Result<i64, StoreError> {
+        self.publish_events(std::slice::from_ref(event), subscribers).await
     }
 
     /// Leases up to `limit` deliveries that are due (pending, retry time

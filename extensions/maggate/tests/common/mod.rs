@@ -330,12 +330,14 @@ pub struct Recorder {
 }
 
 impl Events for Recorder {
-    fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), String> {
+    fn publish(&self, topic: &str, payloads: Vec<Vec<u8>>) -> Result<(), String> {
         if self.fail {
             return Err("the bus is down".into());
         }
-        let json = serde_json::from_slice(payload).expect("event payload is JSON");
-        self.events.borrow_mut().push((topic.to_owned(), json));
+        for payload in payloads {
+            let json = serde_json::from_slice(&payload).expect("event payload is JSON");
+            self.events.borrow_mut().push((topic.to_owned(), json));
+        }
         Ok(())
     }
 }

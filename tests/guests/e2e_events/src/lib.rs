@@ -2,8 +2,9 @@
 //!
 //! - `POST /publish/{topic}`: publishes the body; 201 with the event id, or
 //!   409 with `{"error": "<case>", "message": ...}`.
-//! - `POST /publish-many/{topic}/{n}`: publishes `n` one-byte events;
-//!   answers how many went out and the first error.
+//! - `POST /publish-many/{topic}/{n}/{batches}`: publishes `batches`
+//!   batches of `n` one-byte events; answers how many went out and the
+//!   first error.
 //! - `GET /seen`: the events received, one line each:
 //!   `id topic source hop attempt payload`.
 //!
@@ -54,13 +55,15 @@ impl Extension for EventsGuest {
             };
         }
         if let Some(rest) = path.strip_prefix("/publish-many/") {
-            let (topic, n) = rest.rsplit_once('/').unwrap_or((rest, "1"));
-            let n: u32 = n.parse().unwrap_or(1);
+            let mut parts = rest.split('/');
+            let topic = parts.next().unwrap_or_default();
+            let n: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+            let batches: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
             let mut sent = 0;
             let mut first_error = String::from("null");
-            for _ in 0..n {
-                match events::publish(topic, b"x") {
-                    Ok(_) => sent += 1,
+            for _ in 0..batches {
+                match events::publish_batch(topic, &vec![b"x".to_vec(); n]) {
+                    Ok(ids) => sent += ids.len(),
                     Err(e) => {
                         first_error = format!("\"{}\"", error_case(&e).0);
                         break;
