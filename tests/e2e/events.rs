@@ -4,6 +4,8 @@
 //! payload and count caps, durability across a restart, and the install
 //! check for a subscriber without an `on-event` export.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use magflock_tests::*;

@@ -13,6 +13,10 @@
 //! - `vnd.pgrst.object+json` on `PATCH`/`DELETE` counts the matching rows
 //!   first and writes only when there is exactly one (PostgREST rolls the
 //!   write back instead). The same window applies.
+//! - Change events are published after the write, in one batch. If the
+//!   host cannot store them the write still stands and the response says
+//!   how many events were lost (`MagGate-Events-Failed`); a host crash
+//!   between the two loses them silently (decision 014).
 
 use std::collections::HashMap;
 

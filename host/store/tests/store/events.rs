@@ -29,8 +29,8 @@ async fn events_are_claimed_once_and_finished(store: &Store) -> Result<(), Store
     // Leased: nobody else gets them.
     assert!(store.claim_deliveries(60_000, 10).await?.is_empty());
 
-    let realtime = first.iter().find(|c| c.extension == "realtime").unwrap();
-    let audit = first.iter().find(|c| c.extension == "audit").unwrap();
+    let realtime = first.iter().find(|c| c.extension == "realtime").expect("present");
+    let audit = first.iter().find(|c| c.extension == "audit").expect("present");
     assert!(store.finish_delivery(realtime, &DeliveryResult::Delivered).await?);
     // Finishing twice does nothing the second time.
     assert!(!store.finish_delivery(realtime, &DeliveryResult::Delivered).await?);
@@ -45,7 +45,7 @@ async fn events_are_claimed_once_and_finished(store: &Store) -> Result<(), Store
     assert!(store.claim_deliveries(60_000, 10).await?.is_empty());
     assert_eq!(store.next_delivery_due().await?, None);
 
-    let (ev, deliveries) = store.get_event("demo", "e1").await?.unwrap();
+    let (ev, deliveries) = store.get_event("demo", "e1").await?.expect("present");
     assert_eq!((ev.topic.as_str(), ev.payload_bytes, ev.hop), ("db.changes", 7, 0));
     let states: Vec<_> =
         deliveries.iter().map(|d| (d.extension.as_str(), d.state.as_str(), d.attempts)).collect();
@@ -71,12 +71,12 @@ both_engines!(events_are_claimed_once_and_finished);
 async fn expired_leases_are_taken_over(store: &Store) -> Result<(), StoreError> {
     store.create_project("demo").await?;
     store.publish_event(&event("e1", "demo", "t"), &subs(&["sub"])).await?;
-    let stale = store.claim_deliveries(-1, 10).await?.pop().unwrap();
-    let fresh = store.claim_deliveries(60_000, 10).await?.pop().unwrap();
+    let stale = store.claim_deliveries(-1, 10).await?.pop().expect("present");
+    let fresh = store.claim_deliveries(60_000, 10).await?.pop().expect("present");
     assert_eq!(fresh.attempt, 2);
     assert!(!store.finish_delivery(&stale, &DeliveryResult::Delivered).await?);
     store.release_delivery(&fresh).await?;
-    let again = store.claim_deliveries(60_000, 10).await?.pop().unwrap();
+    let again = store.claim_deliveries(60_000, 10).await?.pop().expect("present");
     assert_eq!(again.attempt, 2);
     assert!(store.finish_delivery(&again, &DeliveryResult::Dropped { reason: "uninstalled".into() }).await?);
     Ok(())
