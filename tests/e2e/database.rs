@@ -456,16 +456,25 @@ on_both_databases!(maggate_serves_the_project_tables_through_the_gateway, |host:
 on_both_databases!(
     dropping_an_installation_removes_its_role_and_keeps_the_data,
     |host: TestHost| async move {
-        // The uninstall hook of the capability: the PostgreSQL role goes (after its
-        // connections), the project's rows stay.
+        // Uninstalling drops the installation's PostgreSQL role (after its
+        // connections); the project's rows stay, and a new install works.
         let key = install_db_guest(&host, "p", "read", r#"["todos"]"#).await;
         let r = sql(&host, "p", &key, "query", "SELECT count(*) FROM todos", &[]).await;
         assert_eq!(r["ok"]["rows"][0][0], 2);
         let dbs = dbs(&host);
         assert_eq!(dbs.installation_role_exists("p", "e2e-db").await.unwrap(), host.db == Db::Postgres);
-        dbs.drop_installation("p", "e2e-db").await.unwrap();
+        let r = host.admin(reqwest::Method::DELETE, "/v1/projects/p/extensions/e2e-db").send().await.unwrap();
+        assert!(r.status().is_success(), "uninstall: {}", r.status());
         assert!(!dbs.installation_role_exists("p", "e2e-db").await.unwrap());
+        // Dropping again is harmless.
         dbs.drop_installation("p", "e2e-db").await.unwrap();
+        let pkg = host
+            .publisher
+            .guest_package("e2e-db", |m| m.replace(r#"access = "read-write""#, r#"access = "read""#));
+        let (status, body) = host.install("p", pkg, "database").await;
+        assert_eq!(status, 201, "reinstalling e2e-db: {body}");
+        let r = sql(&host, "p", &key, "query", "SELECT count(*) FROM todos", &[]).await;
+        assert_eq!(r["ok"]["rows"][0][0], 2, "{r}");
         dbs.owner_execute("p", "INSERT INTO todos (title) VALUES ('after')").await.unwrap();
         host.stop().await;
     }

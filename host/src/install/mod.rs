@@ -584,7 +584,7 @@ pub async fn uninstall(
         }
     }
     state.store.mark_removed(&inst.id).await?;
-    state.store.kv_clear(project, extension).await?;
+    release_installation_data(state, project, extension).await?;
     state.report_installation(project, extension, &inst.version, false);
     state
         .store
@@ -597,6 +597,25 @@ pub async fn uninstall(
         )
         .await?;
     Ok(true)
+}
+
+/// What an uninstalled extension leaves behind goes: its key-value data and
+/// its database login (the PostgreSQL role of the installation; the
+/// project's tables and rows are the owner's and stay). The role is dropped
+/// best effort: a failure is logged, and the next install of the extension
+/// replaces its grants anyway.
+pub(crate) async fn release_installation_data(
+    state: &AppState,
+    project: &str,
+    extension: &str,
+) -> Result<(), InstallError> {
+    state.store.kv_clear(project, extension).await?;
+    if let Some(dbs) = state.runtime.project_databases()
+        && let Err(e) = dbs.drop_installation(project, extension).await
+    {
+        tracing::warn!(%project, %extension, error = %e, "database role of the uninstalled extension not dropped");
+    }
+    Ok(())
 }
 
 /// Loads every active installation at start-up: packages are read from disk

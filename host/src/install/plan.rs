@@ -430,7 +430,7 @@ pub async fn apply(
                 }
             }
         }
-        state.store.kv_clear(project, &inst.extension).await?;
+        super::release_installation_data(state, project, &inst.extension).await?;
         state.report_installation(project, &inst.extension, &inst.version, false);
     }
     for (p, inst) in prepared.into_iter().zip(&created) {
