@@ -45,6 +45,7 @@ impl AppState {
             )
             .context("project databases")?,
         );
+        databases.load_policies(&store).await.context("loading the projects' query policies")?;
         let runtime = Arc::new(
             Runtime::new(&config.engine, store.clone(), usage)?
                 .with_artifact_cache(cache)

@@ -479,3 +479,21 @@ on_both_databases!(
         host.stop().await;
     }
 );
+
+on_both_databases!(query_policies_are_stored_and_survive_a_restart, |host: TestHost| async move {
+    let key = install_db_guest(&host, "p", "read", r#"["todos"]"#).await;
+    let policy = serde_json::json!({ "statement_timeout_ms": 1500, "max_rows": 1, "max_bytes": 4096 });
+    let r = host
+        .admin(reqwest::Method::PUT, "/v1/projects/p/database/policy")
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let host = host.restart().await;
+    assert_eq!(host.get_json("/v1/projects/p/database/policy").await, policy);
+    // And it is enforced: two rows are over the limit of one.
+    let r = sql(&host, "p", &key, "query", "SELECT title FROM todos", &[]).await;
+    assert_eq!(error_kind(&r), "too-large", "{r}");
+    host.stop().await;
+});

@@ -103,6 +103,23 @@ async fn set_policy(
         ));
     }
     let dbs = databases(&state, &project).await?;
+    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let stored = magflock_store::StoredQueryPolicy {
+        statement_timeout_ms: as_i64(policy.statement_timeout_ms),
+        max_rows: as_i64(policy.max_rows),
+        max_bytes: as_i64(policy.max_bytes),
+    };
+    state.store.set_query_policy(&project, stored, "admin").await?;
     dbs.set_policy(&project, policy);
+    state
+        .store
+        .audit(
+            "admin",
+            "database.policy",
+            Some(&project),
+            None,
+            serde_json::to_value(policy).unwrap_or_default(),
+        )
+        .await?;
     Ok(Json(policy).into_response())
 }

@@ -36,6 +36,7 @@ mod kv;
 mod model;
 mod plans;
 mod project_migrations;
+mod query_policies;
 mod usage;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -50,6 +51,7 @@ pub use keys::is_valid_project_id;
 pub use model::*;
 pub use plans::{ConflictEdge, DependencyEdge, PlanWrite, PlannedInstall};
 pub use project_migrations::ProjectMigration;
+pub use query_policies::StoredQueryPolicy;
 
 /// Rows returned by a listing when the caller does not say.
 pub const DEFAULT_LIMIT: u32 = 100;

@@ -158,11 +158,33 @@ impl ProjectDatabases {
         self.policies.lock().ok().and_then(|p| p.get(project).copied()).unwrap_or_default()
     }
 
-    /// Sets a project's query policy (kept in memory by this host).
+    /// Sets a project's query policy on this host. The control API stores
+    /// it first (`Store::set_query_policy`); hosts load the stored ones at
+    /// start ([`ProjectDatabases::load_policies`]).
     pub fn set_policy(&self, project: &str, policy: QueryPolicy) {
         if let Ok(mut p) = self.policies.lock() {
             p.insert(project.to_owned(), policy);
         }
+    }
+
+    /// Takes every stored query policy; one that is no longer valid (the
+    /// host maximum went down) is clamped to it.
+    pub async fn load_policies(
+        &self,
+        store: &magflock_store::Store,
+    ) -> Result<usize, magflock_store::StoreError> {
+        let stored = store.list_query_policies().await?;
+        let n = stored.len();
+        for (project, p) in stored {
+            let to_u64 = |v: i64| u64::try_from(v).unwrap_or(0).max(1);
+            let policy = QueryPolicy {
+                statement_timeout_ms: to_u64(p.statement_timeout_ms).min(MAX_POLICY.statement_timeout_ms),
+                max_rows: to_u64(p.max_rows).min(MAX_POLICY.max_rows),
+                max_bytes: to_u64(p.max_bytes).min(MAX_POLICY.max_bytes),
+            };
+            self.set_policy(&project, policy);
+        }
+        Ok(n)
     }
 
     fn generation(&self, project: &str) -> u64 {

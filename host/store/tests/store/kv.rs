@@ -84,3 +84,18 @@ async fn kv_rejects_nul_and_unknown_project(store: &Store) -> Result<(), StoreEr
     Ok(())
 }
 both_engines!(kv_rejects_nul_and_unknown_project);
+
+/// Query policies are kept per project and replaced whole.
+async fn query_policies_are_kept_per_project(store: &Store) -> Result<(), StoreError> {
+    store.create_project("demo").await?;
+    store.create_project("other").await?;
+    assert!(store.list_query_policies().await?.is_empty());
+    let p = StoredQueryPolicy { statement_timeout_ms: 100, max_rows: 5, max_bytes: 1000 };
+    store.set_query_policy("demo", p, "admin").await?;
+    let q = StoredQueryPolicy { statement_timeout_ms: 200, ..p };
+    store.set_query_policy("demo", q, "admin").await?;
+    assert!(matches!(store.set_query_policy("nope", p, "admin").await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.list_query_policies().await?, [("demo".to_owned(), q)]);
+    Ok(())
+}
+both_engines!(query_policies_are_kept_per_project);
