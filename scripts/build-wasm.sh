@@ -12,13 +12,18 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo_root"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${MAGFLOCK_WASM_TARGET_DIR:-$HOME/.cache/magflock/target-wasm}}"
-target=wasm32-wasip2
 out_dir="$repo_root/build/wasm"
 
+# First-party extensions: wasm32-unknown-unknown, linked into components by
+# wasm-component-ld (extensions/.cargo/config.toml): no WASI imports beyond
+# what the code calls. Test guests: wasm32-wasip2, the target third-party
+# Rust authors use by default (std on WASI, the preview-1 adapter).
 workspaces=(extensions tests/guests)
+declare -A targets=([extensions]=wasm32-unknown-unknown [tests/guests]=wasm32-wasip2)
 
+# From inside each workspace, so that its .cargo/config.toml applies.
 for ws in "${workspaces[@]}"; do
-    cargo build --release --locked --target "$target" --manifest-path "$ws/Cargo.toml"
+    (cd "$ws" && cargo build --release --locked --target "${targets[$ws]}")
 done
 
 mkdir -p "$out_dir"
@@ -30,7 +35,7 @@ for ws in "${workspaces[@]}"; do
             echo "error: no package name in $crate_dir/Cargo.toml" >&2
             exit 1
         fi
-        wasm="$CARGO_TARGET_DIR/$target/release/${crate//-/_}.wasm"
+        wasm="$CARGO_TARGET_DIR/${targets[$ws]}/release/${crate//-/_}.wasm"
         if [[ ! -f "$wasm" ]]; then
             echo "error: $crate_dir did not produce $wasm (is it a cdylib workspace member?)" >&2
             exit 1

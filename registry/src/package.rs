@@ -70,7 +70,9 @@ pub enum PackageError {
     MissingEntry { name: &'static str },
     #[error("package extension.toml is invalid: {0}")]
     Manifest(#[from] ManifestError),
-    #[error("component.wasm is a core WebAssembly module, not a component; build for wasm32-wasip2")]
+    #[error(
+        "component.wasm is a core WebAssembly module, not a component; build for wasm32-wasip2, or link with wasm-component-ld"
+    )]
     CoreModule,
     #[error("component.wasm is not a WebAssembly component (bad preamble)")]
     NotComponent,

@@ -170,7 +170,7 @@ fn bad_contents_are_refused_with_their_codes() {
     assert_eq!(err.code(), "core_module");
     assert_eq!(
         err.to_string(),
-        "component.wasm is a core WebAssembly module, not a component; build for wasm32-wasip2"
+        "component.wasm is a core WebAssembly module, not a component; build for wasm32-wasip2, or link with wasm-component-ld"
     );
     let bad_manifest = raw_tar(&[file("extension.toml", b"name = 1"), file("component.wasm", &c)]);
     assert_eq!(refused(&bad_manifest).code(), "invalid_manifest");

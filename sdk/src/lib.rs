@@ -16,8 +16,21 @@
 //! magflock_sdk::export!(Hello);
 //! ```
 //!
-//! Build it as a `cdylib` with `cargo build --target wasm32-wasip2`; the
-//! result is a component targeting the world `magflock:ext/extension`.
+//! Build it as a `cdylib` for `wasm32-unknown-unknown`, linked by
+//! `wasm-component-ld` (the linker rustc ships for `wasm32-wasip2`), which
+//! turns the module into a component targeting the world
+//! `magflock:ext/extension`. In the extension's `.cargo/config.toml`:
+//!
+//! ```toml
+//! [target.wasm32-unknown-unknown]
+//! linker = "wasm-component-ld"
+//! ```
+//!
+//! then `cargo build --release --target wasm32-unknown-unknown`. Without
+//! WASI's libc the component imports only what its code calls, which makes
+//! every instance cheaper to create (decision 015). Code that needs WASI
+//! (`std::time`, `std::env`, files) builds with `--target wasm32-wasip2`
+//! instead; the host links the base WASI interfaces for it.
 //!
 //! A component imports only the interfaces its code calls: an extension that
 //! never calls [`kv`] does not import `magflock:ext/kv`, so its manifest need
