@@ -293,56 +293,38 @@ impl Runtime {
         let request_id = uuid::Uuid::now_v7().to_string();
         let meter = Arc::new(Meter::default());
         let events = EventsState { request_id: Some(request_id.clone()), ..Default::default() };
-        let mut store =
-            new_store(self, loaded, &meter, events).map_err(|e| HookError::Setup(e.to_string()))?;
-        let budget = loaded.limits.fuel;
-        let outer = loaded.limits.timeout + EPOCH_TICK * 2 + OUTER_GRACE;
-        let (task_loaded, task_meter) = (loaded.clone(), meter.clone());
-        let task = self.spawn_guest(async move {
-            let r = async {
-                let instance = task_loaded.proxy.instance_pre().instantiate_async(&mut store).await?;
-                if hook == Hook::OnUpgrade {
-                    let Some(indices) = task_loaded.upgrade.as_ref() else { return Ok(Ok(())) };
-                    let guest = indices.load(&mut store, &instance)?;
-                    return guest.call_on_upgrade(&mut store, &from).await;
-                }
-                let Some(indices) = task_loaded.lifecycle.as_ref() else { return Ok(Ok(())) };
-                let guest = indices.load(&mut store, &instance)?;
-                match hook {
-                    Hook::OnInstall => guest.call_on_install(&mut store).await,
-                    Hook::OnUninstall => guest.call_on_uninstall(&mut store).await,
-                    Hook::OnStart => guest.call_on_start(&mut store).await,
-                    Hook::OnStop => guest.call_on_stop(&mut store).await,
-                    // Handled above.
-                    Hook::OnUpgrade => Ok(Ok(())),
-                }
-            }
+        let store = new_store(self, loaded, &meter, events).map_err(|e| HookError::Setup(e.to_string()))?;
+        let task_loaded = loaded.clone();
+        let end = self
+            .run_export(loaded, &meter, store, move |store| {
+                Box::pin(async move {
+                    let instance = task_loaded.proxy.instance_pre().instantiate_async(&mut *store).await?;
+                    if hook == Hook::OnUpgrade {
+                        let Some(indices) = task_loaded.upgrade.as_ref() else { return Ok(Ok(())) };
+                        let guest = indices.load(&mut *store, &instance)?;
+                        return guest.call_on_upgrade(&mut *store, &from).await;
+                    }
+                    let Some(indices) = task_loaded.lifecycle.as_ref() else { return Ok(Ok(())) };
+                    let guest = indices.load(&mut *store, &instance)?;
+                    match hook {
+                        Hook::OnInstall => guest.call_on_install(&mut *store).await,
+                        Hook::OnUninstall => guest.call_on_uninstall(&mut *store).await,
+                        Hook::OnStart => guest.call_on_start(&mut *store).await,
+                        Hook::OnStop => guest.call_on_stop(&mut *store).await,
+                        // Handled above.
+                        Hook::OnUpgrade => Ok(Ok(())),
+                    }
+                })
+            })
             .await;
-            task_meter.fuel_used.store(fuel_used(&store, budget), Ordering::Relaxed);
-            r
-        });
-        let abort = task.abort_handle();
-        let (outcome, out) = match tokio::time::timeout(outer, task).await {
-            Err(_) => {
-                abort.abort();
-                (Outcome::DeadlineExceeded, Err(HookError::Limit(Outcome::DeadlineExceeded)))
-            }
-            Ok(Err(join)) => (Outcome::Trap, Err(HookError::Setup(join.to_string()))),
-            Ok(Ok(Err(e))) => {
-                let o = classify(&e, meter.memory_refused_at.load(Ordering::Relaxed) > 0);
-                (o, Err(HookError::Limit(o)))
-            }
-            Ok(Ok(Ok(Err(msg)))) => (Outcome::Refused, Err(HookError::Refused(msg))),
-            Ok(Ok(Ok(Ok(())))) => (Outcome::Ok, Ok(Some(()))),
-        };
         let endpoint = format!("lifecycle:{}", hook.as_str());
-        self.record(loaded, &request_id, &endpoint, "HOOK", outcome, &meter, started, 0, 0);
-        self.call_violations(loaded, &request_id, &meter);
-        if outcome.is_violation() {
-            let (limit, actual) = limit_and_actual(loaded, outcome, &meter, started);
-            self.violation(loaded, &request_id, outcome, limit, actual);
+        self.finish_export(loaded, &request_id, &endpoint, "HOOK", end.outcome(), &meter, started, 0);
+        match end {
+            ExportEnd::Done => Ok(Some(())),
+            ExportEnd::Refused(msg) => Err(HookError::Refused(msg)),
+            ExportEnd::Stopped(o) => Err(HookError::Limit(o)),
+            ExportEnd::TaskFailed(e) => Err(HookError::Setup(e)),
         }
-        out
     }
 
     /// Delivers one event to `loaded`'s `on-event` in a fresh instance under
@@ -370,9 +352,7 @@ impl Runtime {
             request_id: Some(request_id.clone()),
             ..Default::default()
         };
-        let mut store = new_store(self, loaded, &meter, events).map_err(|e| format!("store set-up: {e}"))?;
-        let budget = loaded.limits.fuel;
-        let outer = loaded.limits.timeout + EPOCH_TICK * 2 + OUTER_GRACE;
+        let store = new_store(self, loaded, &meter, events).map_err(|e| format!("store set-up: {e}"))?;
         let wit_event = bindings::event_handler::Event {
             id: event.id.clone(),
             topic: event.topic.clone(),
@@ -382,42 +362,84 @@ impl Runtime {
             attempt,
             hop,
         };
-        let (task_loaded, task_meter) = (loaded.clone(), meter.clone());
-        let task = self.spawn_guest(async move {
-            let r = async {
-                let instance = task_loaded.proxy.instance_pre().instantiate_async(&mut store).await?;
-                let guest = indices.load(&mut store, &instance)?;
-                guest.call_on_event(&mut store, &wit_event).await
-            }
+        let pre = loaded.proxy.instance_pre().clone();
+        let end = self
+            .run_export(loaded, &meter, store, move |store| {
+                Box::pin(async move {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    let guest = indices.load(&mut *store, &instance)?;
+                    guest.call_on_event(&mut *store, &wit_event).await
+                })
+            })
             .await;
+        drop(permit);
+        let endpoint = format!("event:{}", event.topic);
+        let bytes_in = event.payload.len() as u64;
+        self.finish_export(loaded, &request_id, &endpoint, "EVENT", end.outcome(), &meter, started, bytes_in);
+        self.observe_probation(loaded, end.outcome());
+        match end {
+            ExportEnd::Done => Ok(()),
+            ExportEnd::Refused(msg) => Err(format!("the handler refused: {msg}")),
+            ExportEnd::Stopped(o) => Err(o.message().to_owned()),
+            ExportEnd::TaskFailed(e) => Err(format!("the handler task failed: {e}")),
+        }
+    }
+
+    /// Runs `call` (instantiate, then one export returning `result<_,
+    /// string>`) on the guest runtime with `store`, under the outer timeout,
+    /// and says how it ended.
+    async fn run_export<F>(
+        &self,
+        loaded: &Loaded,
+        meter: &Arc<Meter>,
+        mut store: Store<InvocationState>,
+        call: F,
+    ) -> ExportEnd
+    where
+        F: for<'a> FnOnce(&'a mut Store<InvocationState>) -> ExportFuture<'a> + Send + 'static,
+    {
+        let budget = loaded.limits.fuel;
+        let outer = loaded.limits.timeout + EPOCH_TICK * 2 + OUTER_GRACE;
+        let task_meter = meter.clone();
+        let task = self.spawn_guest(async move {
+            let r = call(&mut store).await;
             task_meter.fuel_used.store(fuel_used(&store, budget), Ordering::Relaxed);
             r
         });
         let abort = task.abort_handle();
-        let (outcome, out) = match tokio::time::timeout(outer, task).await {
+        match tokio::time::timeout(outer, task).await {
             Err(_) => {
                 abort.abort();
-                (Outcome::DeadlineExceeded, Err(Outcome::DeadlineExceeded.message().to_owned()))
+                ExportEnd::Stopped(Outcome::DeadlineExceeded)
             }
-            Ok(Err(join)) => (Outcome::Trap, Err(format!("the handler task failed: {join}"))),
+            Ok(Err(join)) => ExportEnd::TaskFailed(join.to_string()),
             Ok(Ok(Err(e))) => {
-                let o = classify(&e, meter.memory_refused_at.load(Ordering::Relaxed) > 0);
-                (o, Err(o.message().to_owned()))
+                ExportEnd::Stopped(classify(&e, meter.memory_refused_at.load(Ordering::Relaxed) > 0))
             }
-            Ok(Ok(Ok(Err(msg)))) => (Outcome::Refused, Err(format!("the handler refused: {msg}"))),
-            Ok(Ok(Ok(Ok(())))) => (Outcome::Ok, Ok(())),
-        };
-        drop(permit);
-        let endpoint = format!("event:{}", event.topic);
-        let bytes_in = event.payload.len() as u64;
-        self.record(loaded, &request_id, &endpoint, "EVENT", outcome, &meter, started, bytes_in, 0);
-        self.call_violations(loaded, &request_id, &meter);
-        if outcome.is_violation() {
-            let (limit, actual) = limit_and_actual(loaded, outcome, &meter, started);
-            self.violation(loaded, &request_id, outcome, limit, actual);
+            Ok(Ok(Ok(Err(msg)))) => ExportEnd::Refused(msg),
+            Ok(Ok(Ok(Ok(())))) => ExportEnd::Done,
         }
-        self.observe_probation(loaded, outcome);
-        out
+    }
+
+    /// The usage record and violations of a hook or event call.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_export(
+        &self,
+        loaded: &Loaded,
+        request_id: &str,
+        endpoint: &str,
+        method: &str,
+        outcome: Outcome,
+        meter: &Meter,
+        started: Instant,
+        bytes_in: u64,
+    ) {
+        self.record(loaded, request_id, endpoint, method, outcome, meter, started, bytes_in, 0);
+        self.call_violations(loaded, request_id, meter);
+        if outcome.is_violation() {
+            let (limit, actual) = limit_and_actual(loaded, outcome, meter, started);
+            self.violation(loaded, request_id, outcome, limit, actual);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -534,6 +556,32 @@ fn sanitize(mut resp: http::Response<Bytes>) -> http::Response<Bytes> {
         headers.remove(*name);
     }
     resp
+}
+
+/// What an export call returns, borrowed from its store.
+type ExportFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a>>;
+
+/// How a hook or event call ended.
+enum ExportEnd {
+    Done,
+    /// The export returned an error of its own.
+    Refused(String),
+    /// A limit or a trap stopped it.
+    Stopped(Outcome),
+    /// The guest task itself failed (a host bug, or the runtime shutting down).
+    TaskFailed(String),
+}
+
+impl ExportEnd {
+    fn outcome(&self) -> Outcome {
+        match self {
+            ExportEnd::Done => Outcome::Ok,
+            ExportEnd::Refused(_) => Outcome::Refused,
+            ExportEnd::Stopped(o) => *o,
+            ExportEnd::TaskFailed(_) => Outcome::Trap,
+        }
+    }
 }
 
 /// A lifecycle hook.
