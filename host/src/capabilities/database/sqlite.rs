@@ -50,6 +50,12 @@ const MAX_BUSY_WAIT: Duration = Duration::from_secs(5);
 const MAX_VALUE_LENGTH: i32 = 32 * 1024 * 1024;
 /// Idle connections kept per installation.
 const MAX_IDLE: usize = 8;
+/// Prepared statements kept per connection, and the longest SQL text kept:
+/// a statement is compiled (and authorized) once per connection, not once
+/// per call. SQLite compiles it again, consulting the authorizer, when the
+/// schema changes.
+const STATEMENT_CACHE: usize = 16;
+const MAX_CACHED_SQL_BYTES: usize = 4 * 1024;
 
 pub(super) struct SqliteDatabases {
     dir: PathBuf,
@@ -298,6 +304,7 @@ impl Pooled {
         let _ = conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0);
         let _ = conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_LENGTH);
         let _ = conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, super::MAX_SQL_BYTES as i32);
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // The cookie first, then the stored tables and views, both read
         // before the authorizer is installed: it needs the names to tell a
         // table from a CTE when SQLite names no schema. A change in between
@@ -347,7 +354,7 @@ impl Pooled {
     /// The schema cookie now, read by the host past the authorizer.
     fn schema_version(&self) -> rusqlite::Result<i64> {
         self.host.store(true, Ordering::Release);
-        let v = self.conn.query_row("PRAGMA schema_version", [], |r| r.get(0));
+        let v = self.conn.prepare_cached("PRAGMA schema_version").and_then(|mut st| st.query_row([], |r| r.get(0)));
         self.host.store(false, Ordering::Release);
         v
     }
@@ -432,7 +439,12 @@ fn execute(
     grant: &DatabaseGrant,
 ) -> Result<Output, Failure> {
     let take_denied = || denied.lock().ok().and_then(|mut d| d.take());
-    let mut st = match conn.prepare(&call.sql) {
+    let prepared = if call.sql.len() <= MAX_CACHED_SQL_BYTES {
+        conn.prepare_cached(&call.sql).map(Prepared::Cached)
+    } else {
+        conn.prepare(&call.sql).map(Prepared::Once)
+    };
+    let mut st = match prepared {
         Ok(st) => st,
         Err(rusqlite::Error::MultipleStatement) => {
             return Err(Failure::Invalid("only one statement may run per call".into()));
@@ -504,6 +516,31 @@ fn execute(
         Ok(Output::Changed(0))
     } else {
         Ok(Output::Changed(conn.changes()))
+    }
+}
+
+/// A guest's statement, from the connection's cache or prepared for once.
+enum Prepared<'c> {
+    Cached(rusqlite::CachedStatement<'c>),
+    Once(rusqlite::Statement<'c>),
+}
+
+impl<'c> std::ops::Deref for Prepared<'c> {
+    type Target = rusqlite::Statement<'c>;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Prepared::Cached(s) => s,
+            Prepared::Once(s) => s,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Prepared<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Prepared::Cached(s) => s,
+            Prepared::Once(s) => s,
+        }
     }
 }
 
