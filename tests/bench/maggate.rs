@@ -16,7 +16,9 @@
 //! `MAGFLOCK_BENCH_SECONDS` per round and server (3),
 //! `MAGFLOCK_BENCH_WARMUP` seconds per server (1),
 //! `MAGFLOCK_BENCH_CONNECTIONS` (16), `MAGFLOCK_BENCH_LOGGING=0` (the
-//! gateway child without the log subscriber `magflock serve` installs).
+//! gateway child without the log subscriber `magflock serve` installs),
+//! `MAGFLOCK_BENCH_POOL_INSTANCES` (the gateway's pool slots; a small pool
+//! lets `serve maggate <dir>` run under valgrind).
 //! Goal: MagGate ≥ 0.5× native req/s.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -211,7 +213,12 @@ async fn serve_maggate(data_dir: std::path::PathBuf) -> anyhow::Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     }
     let url = magflock_host::cli::sqlite_url(&data_dir);
-    let config = HostConfig::new(data_dir, url, "bench-admin".to_owned());
+    let mut config = HostConfig::new(data_dir, url, "bench-admin".to_owned());
+    // A smaller pool lets the host run under an instruction profiler, whose
+    // address space cannot hold the default pool's reservation.
+    if let Some(n) = std::env::var("MAGFLOCK_BENCH_POOL_INSTANCES").ok().and_then(|v| v.parse().ok()) {
+        config.engine.pool_instances = n;
+    }
     let state = AppState::start(config).await?;
 
     let publisher = magflock_tests::Publisher::generate();
