@@ -108,7 +108,8 @@ fn main() -> anyhow::Result<()> {
     };
     let stats = |s: &[(f64, f64)]| {
         let rates: Vec<f64> = s.iter().map(|x| x.0).collect();
-        let (lo, hi) = (rates.iter().copied().fold(f64::MAX, f64::min), rates.iter().copied().fold(0.0, f64::max));
+        let (lo, hi) =
+            (rates.iter().copied().fold(f64::MAX, f64::min), rates.iter().copied().fold(0.0, f64::max));
         (median(rates), lo, hi, median(s.iter().map(|x| x.1).collect()))
     };
     let (m, n) = (stats(&samples[0]), stats(&samples[1]));

@@ -445,9 +445,11 @@ on_both_databases!(maggate_sees_an_owner_schema_change_on_the_next_request, |hos
     let r = host.call("demo", &key, "/maggate/notes?select=id,tag").await;
     assert_eq!(r.status(), 400, "no column `tag` yet");
 
-    let r = owner_sql("ALTER TABLE notes ADD COLUMN tag TEXT; INSERT INTO notes (id, body, tag) VALUES (1, 'b', 't')")
-        .await
-        .unwrap();
+    let r = owner_sql(
+        "ALTER TABLE notes ADD COLUMN tag TEXT; INSERT INTO notes (id, body, tag) VALUES (1, 'b', 't')",
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
     let r = host.call("demo", &key, "/maggate/notes?select=id,tag").await;
     assert_eq!(r.status(), 200, "the new column is described at once");

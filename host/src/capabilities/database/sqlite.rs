@@ -290,7 +290,8 @@ impl Pooled {
         let mode =
             if grant.writes() { OpenFlags::SQLITE_OPEN_READ_WRITE } else { OpenFlags::SQLITE_OPEN_READ_ONLY };
         // No CREATE (the host made the file), no URI filenames.
-        let conn = Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(failed)?;
+        let conn =
+            Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(failed)?;
         let remaining = limits.remaining();
         if remaining.is_zero() {
             return Err(Failure::Timeout);
@@ -300,7 +301,8 @@ impl Pooled {
             conn.pragma_update(None, "query_only", true).map_err(failed)?;
         }
         conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true).map_err(failed)?;
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false).map_err(failed)?;
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)
+            .map_err(failed)?;
         let _ = conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0);
         let _ = conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_LENGTH);
         let _ = conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, super::MAX_SQL_BYTES as i32);
@@ -309,7 +311,8 @@ impl Pooled {
         // before the authorizer is installed: it needs the names to tell a
         // table from a CTE when SQLite names no schema. A change in between
         // shows as a changed cookie at the next checkout.
-        let schema_version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0)).map_err(failed)?;
+        let schema_version: i64 =
+            conn.query_row("PRAGMA schema_version", [], |r| r.get(0)).map_err(failed)?;
         let stored: Vec<String> = {
             let mut st = conn
                 .prepare("SELECT lower(name) FROM main.sqlite_schema WHERE type IN ('table', 'view')")
@@ -337,8 +340,10 @@ impl Pooled {
         }))
         .map_err(failed)?;
         // Until a call sets its own: already past, already cancelled.
-        let call =
-            Arc::new(Mutex::new(CallState { deadline: Instant::now(), cancel: Arc::new(AtomicBool::new(true)) }));
+        let call = Arc::new(Mutex::new(CallState {
+            deadline: Instant::now(),
+            cancel: Arc::new(AtomicBool::new(true)),
+        }));
         let state = call.clone();
         conn.progress_handler(
             PROGRESS_OPS,
@@ -354,7 +359,10 @@ impl Pooled {
     /// The schema cookie now, read by the host past the authorizer.
     fn schema_version(&self) -> rusqlite::Result<i64> {
         self.host.store(true, Ordering::Release);
-        let v = self.conn.prepare_cached("PRAGMA schema_version").and_then(|mut st| st.query_row([], |r| r.get(0)));
+        let v = self
+            .conn
+            .prepare_cached("PRAGMA schema_version")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)));
         self.host.store(false, Ordering::Release);
         v
     }
@@ -370,7 +378,8 @@ impl Pooled {
         if let Ok(mut d) = self.denied.lock() {
             *d = None;
         }
-        let mut c = self.call.lock().map_err(|_| Failure::Failed(String::new(), "connection state".into()))?;
+        let mut c =
+            self.call.lock().map_err(|_| Failure::Failed(String::new(), "connection state".into()))?;
         *c = CallState { deadline: limits.deadline, cancel: cancel.clone() };
         Ok(())
     }
@@ -612,7 +621,13 @@ mod tests {
 
     /// One call through the installation's idle connections, as the
     /// capability makes it (generation 0).
-    fn call_on(idle: &Idle, path: &std::path::Path, g: &Arc<DatabaseGrant>, sql: &str, rows: bool) -> (Result<Output, Failure>, bool) {
+    fn call_on(
+        idle: &Idle,
+        path: &std::path::Path,
+        g: &Arc<DatabaseGrant>,
+        sql: &str,
+        rows: bool,
+    ) -> (Result<Output, Failure>, bool) {
         let call = Call { sql: sql.into(), params: vec![], returns_rows: rows, limits: limits(2000) };
         idle.run(path, g, 0, &call, &Arc::new(AtomicBool::new(false)))
     }
@@ -690,7 +705,10 @@ mod tests {
         assert_eq!(idle_count(&idle), 1);
         // A table created behind the host's back (the generation does not
         // move): the idle connection's authorizer does not know it as stored.
-        Connection::open(&path).unwrap().execute_batch("CREATE TABLE hidden (v); INSERT INTO hidden VALUES (1);").unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE hidden (v); INSERT INTO hidden VALUES (1);")
+            .unwrap();
         let (r, changed) = call_on(&idle, &path, &rw, "SELECT count(*) FROM hidden", true);
         assert!(matches!(r, Err(Failure::Denied(_))), "{:?}", r.err());
         assert!(changed, "the caller is told the schema changed");
