@@ -9,8 +9,9 @@
 //! The grant (read or read-write, and a table list) is enforced by the
 //! database, never by reading the SQL text:
 //!
-//! - SQLite ([`sqlite`]): a connection per call, opened read-only for a read
-//!   grant, with an authorizer that allows reads (and, for read-write, row
+//! - SQLite ([`sqlite`]): connections kept per installation (retired when
+//!   the schema changes), opened read-only for a read grant, with an
+//!   authorizer that allows reads (and, for read-write, row
 //!   writes) of the granted tables of `main` only and refuses everything
 //!   else (`ATTACH`, `PRAGMA`, DDL, transactions, the engine's own tables).
 //! - PostgreSQL ([`postgres`]): a login role per installation, member of
