@@ -453,6 +453,45 @@ on_both_databases!(maggate_serves_the_project_tables_through_the_gateway, |host:
     host.stop().await;
 });
 
+on_both_databases!(maggate_sees_an_owner_schema_change_on_the_next_request, |host: TestHost| async move {
+    // The capability caches `describe()` per installation: an owner's
+    // change of the tables must show on the very next request.
+    let key = host.project("demo").await;
+    let owner_sql = |sql: &'static str| {
+        host.admin(reqwest::Method::POST, "/v1/projects/demo/database/sql")
+            .json(&serde_json::json!({ "sql": sql }))
+            .send()
+    };
+    let r = owner_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)").await.unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    let pkg = host.publisher.guest_package("maggate", |m| m);
+    let (status, body) = host.install("demo", pkg, "database").await;
+    assert_eq!(status, 201, "installing maggate: {body}");
+    for _ in 0..2 {
+        let r = host.call("demo", &key, "/maggate/notes?select=id,body").await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let r = host.call("demo", &key, "/maggate/notes?select=id,tag").await;
+    assert_eq!(r.status(), 400, "no column `tag` yet");
+
+    let r = owner_sql(
+        "ALTER TABLE notes ADD COLUMN tag TEXT; INSERT INTO notes (id, body, tag) VALUES (1, 'b', 't')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    let r = host.call("demo", &key, "/maggate/notes?select=id,tag").await;
+    assert_eq!(r.status(), 200, "the new column is described at once");
+    let rows: Value = r.json().await.unwrap();
+    assert_eq!(rows, serde_json::json!([{ "id": 1, "tag": "t" }]));
+
+    let r = owner_sql("CREATE TABLE later (v TEXT); INSERT INTO later VALUES ('x')").await.unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    let rows: Value = host.call("demo", &key, "/maggate/later?select=v").await.json().await.unwrap();
+    assert_eq!(rows, serde_json::json!([{ "v": "x" }]), "a new table is described at once");
+    host.stop().await;
+});
+
 on_both_databases!(
     dropping_an_installation_removes_its_role_and_keeps_the_data,
     |host: TestHost| async move {

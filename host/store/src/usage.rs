@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::Sql;
+use crate::db::{DbKind, Sql};
 use crate::{
     NewViolation, Store, StoreError, UsageEntry, UsageFilter, UsageRecord, UsageSummary, Violation,
     ViolationFilter, clamp_limit, now_ms,
@@ -99,8 +99,16 @@ impl Store {
                     if col > 0 {
                         sql.push_str(", ");
                     }
-                    sql.push('$');
-                    sql.push_str(&(row * USAGE_COLUMNS_PER_ROW + col + 1).to_string());
+                    match self.kind {
+                        // Anonymous: the driver looks each numbered (`$n`)
+                        // parameter up by name, a scan of all of them, so a
+                        // 1 088-parameter statement cost quadratic time.
+                        DbKind::Sqlite => sql.push('?'),
+                        DbKind::Postgres => {
+                            sql.push('$');
+                            sql.push_str(&(row * USAGE_COLUMNS_PER_ROW + col + 1).to_string());
+                        }
+                    }
                 }
                 sql.push(')');
             }

@@ -9,8 +9,9 @@
 //! The grant (read or read-write, and a table list) is enforced by the
 //! database, never by reading the SQL text:
 //!
-//! - SQLite ([`sqlite`]): a connection per call, opened read-only for a read
-//!   grant, with an authorizer that allows reads (and, for read-write, row
+//! - SQLite ([`sqlite`]): connections kept per installation (retired when
+//!   the schema changes), opened read-only for a read grant, with an
+//!   authorizer that allows reads (and, for read-write, row
 //!   writes) of the granted tables of `main` only and refuses everything
 //!   else (`ATTACH`, `PRAGMA`, DDL, transactions, the engine's own tables).
 //! - PostgreSQL ([`postgres`]): a login role per installation, member of
@@ -243,6 +244,14 @@ fn check_project(project: &str) -> Result<(), DatabaseError> {
     }
 }
 
+/// How long a description of a PostgreSQL project's tables is reused.
+/// Changes through this host move the project's generation and are seen at
+/// once; another host sharing the database (scale-out) may change the
+/// schema without this host knowing, which this bounds. A stale
+/// description costs correctness of one request's SQL at worst, never
+/// access: the role's privileges are checked on every statement.
+const PG_DESCRIBE_TTL: Duration = Duration::from_secs(1);
+
 /// The grant of one installation.
 pub struct DbCtx {
     dbs: Arc<ProjectDatabases>,
@@ -253,6 +262,19 @@ pub struct DbCtx {
     /// (`u64::MAX`: never).
     applied: AtomicU64,
     apply_lock: tokio::sync::Mutex<()>,
+    /// The last `describe()` answer, with the generation it was read at and
+    /// when (every instance is fresh, so the cache lives here, per
+    /// installation: the answer depends on the grant).
+    described: Mutex<Option<Described>>,
+    /// Idle SQLite connections opened for this grant (unused on PostgreSQL,
+    /// whose connections are the role's).
+    sqlite_idle: Arc<sqlite::Idle>,
+}
+
+struct Described {
+    generation: u64,
+    at: Instant,
+    tables: Arc<Vec<wit::Table>>,
 }
 
 impl DbCtx {
@@ -264,6 +286,25 @@ impl DbCtx {
             grant: Arc::new(grant),
             applied: AtomicU64::new(u64::MAX),
             apply_lock: tokio::sync::Mutex::new(()),
+            described: Mutex::new(None),
+            sqlite_idle: Arc::new(sqlite::Idle::default()),
+        }
+    }
+
+    /// The cached description, if it is still valid at `generation`.
+    fn cached_description(&self, generation: u64) -> Option<Arc<Vec<wit::Table>>> {
+        let d = self.described.lock().ok()?;
+        let d = d.as_ref()?;
+        let fresh = match self.dbs.backend {
+            Backend::Sqlite(_) => true,
+            Backend::Postgres(_) => d.at.elapsed() < PG_DESCRIBE_TTL,
+        };
+        (d.generation == generation && fresh).then(|| d.tables.clone())
+    }
+
+    fn cache_description(&self, generation: u64, tables: Vec<wit::Table>) {
+        if let Ok(mut d) = self.described.lock() {
+            *d = Some(Described { generation, at: Instant::now(), tables: Arc::new(tables) });
         }
     }
 
@@ -473,7 +514,17 @@ impl DbView<'_> {
         }
         let call = Call { sql: call_sql, params, returns_rows, limits };
         let result = match &ctx.dbs.backend {
-            Backend::Sqlite(s) => s.run(&ctx.project, ctx.grant.clone(), call).await,
+            Backend::Sqlite(s) => {
+                let generation = ctx.dbs.generation(&ctx.project);
+                let (result, changed) =
+                    s.run(&ctx.project, &ctx.sqlite_idle, generation, ctx.grant.clone(), call).await;
+                if changed {
+                    // The schema changed without `owner_execute`: what was
+                    // cached for the old one (descriptions, connections) goes.
+                    ctx.dbs.bump(&ctx.project);
+                }
+                result
+            }
             Backend::Postgres(p) => p.run(&ctx.project, &ctx.extension, ctx.grant.writes(), call).await,
         };
         let elapsed = started.elapsed();
@@ -545,12 +596,21 @@ impl wit::Host for DbView<'_> {
             tracing::warn!(project = %ctx.project, error = %e, "project database could not be prepared");
             return Ok(Err(Error::Failed((String::new(), "the project database is unavailable".into()))));
         }
+        // Read before the catalogue: a change while it is read leaves the
+        // answer cached under the older generation, so it is read again.
+        let generation = ctx.dbs.generation(&ctx.project);
+        if let Some(tables) = ctx.cached_description(generation) {
+            return Ok(Ok(tables.as_ref().clone()));
+        }
         let policy = ctx.dbs.policy(&ctx.project);
         let deadline = self.deadline.min(Instant::now() + policy.statement_timeout());
         let r = match &ctx.dbs.backend {
             Backend::Sqlite(s) => s.describe(&ctx.project, ctx.grant.clone(), deadline).await,
             Backend::Postgres(p) => p.describe(&ctx.project, &ctx.extension, deadline).await,
         };
+        if let Ok(tables) = &r {
+            ctx.cache_description(generation, tables.clone());
+        }
         Ok(r.map_err(|f| self.fail(ctx, f)))
     }
 

@@ -1,7 +1,14 @@
 //! Project databases as SQLite files, one per project.
 //!
-//! A fresh connection per call (opening a file is cheap next to a wasm
-//! instance), on the blocking pool. The grant is enforced by SQLite:
+//! Each installation keeps a few idle connections opened for its grant
+//! ([`Idle`], owned by its `DbCtx`, so a new version or a changed approval
+//! never reuses another grant's connections); calls run on the blocking
+//! pool. Opening a connection costs more than the call itself (the schema is
+//! parsed on first use), so connections are reused — but only while the
+//! project's tables are unchanged: a connection opened before the owner's
+//! last schema change (the project's generation) or whose schema cookie
+//! moved since it was opened is closed, not reused, because its authorizer
+//! holds the list of stored tables. The grant is enforced by SQLite:
 //!
 //! - a read grant opens the file read-only and sets `query_only`;
 //! - an authorizer, consulted while the statement is compiled, allows reads
@@ -11,7 +18,14 @@
 //! - `SQLITE_LIMIT_ATTACHED` is 0 and defensive mode is on;
 //! - a statement with a second statement after it is refused by prepare;
 //! - a progress handler interrupts the statement at the call's deadline or
-//!   when the call is abandoned.
+//!   when the call is abandoned (each call sets its own deadline and cancel
+//!   flag on the connection before its statement runs);
+//! - a connection goes back to the idle list only when no transaction is
+//!   open on it and its call did not time out.
+//!
+//! Nothing a guest's statement can do outlives its call on a reused
+//! connection: settings (`PRAGMA`), attached databases, temporary objects
+//! and transactions are all refused by the authorizer.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +48,14 @@ const MAX_BUSY_WAIT: Duration = Duration::from_secs(5);
 /// Largest string or blob a statement may build, in bytes (SQLite's own
 /// default is 1 GB): `randomblob`/`zeroblob`/`printf` stay bounded.
 const MAX_VALUE_LENGTH: i32 = 32 * 1024 * 1024;
+/// Idle connections kept per installation.
+const MAX_IDLE: usize = 8;
+/// Prepared statements kept per connection, and the longest SQL text kept:
+/// a statement is compiled (and authorized) once per connection, not once
+/// per call. SQLite compiles it again, consulting the authorizer, when the
+/// schema changes.
+const STATEMENT_CACHE: usize = 16;
+const MAX_CACHED_SQL_BYTES: usize = 4 * 1024;
 
 pub(super) struct SqliteDatabases {
     dir: PathBuf,
@@ -86,18 +108,27 @@ impl SqliteDatabases {
         .await
     }
 
-    pub async fn run(&self, project: &str, grant: Arc<DatabaseGrant>, call: Call) -> Result<Output, Failure> {
+    /// Runs one guest call on an idle connection of the installation (or a
+    /// new one). `generation` is the project's table generation now.
+    /// Returns, besides the result, whether the schema was found changed
+    /// behind the host's back (not through `owner_execute`), so the caller
+    /// can move the generation on.
+    pub async fn run(
+        &self,
+        project: &str,
+        idle: &Arc<Idle>,
+        generation: u64,
+        grant: Arc<DatabaseGrant>,
+        call: Call,
+    ) -> (Result<Output, Failure>, bool) {
         let path = self.path(project);
         let cancel = Arc::new(AtomicBool::new(false));
         let _guard = CancelOnDrop(cancel.clone());
-        let job = move || {
-            let denied = Arc::new(Mutex::new(None));
-            let conn = open(&path, &grant, call.limits, &cancel, &denied)?;
-            execute(&conn, &call, &denied, &grant)
-        };
-        tokio::task::spawn_blocking(job)
-            .await
-            .unwrap_or_else(|e| Err(Failure::Failed(String::new(), format!("database call failed: {e}"))))
+        let idle = idle.clone();
+        let job = move || idle.run(&path, &grant, generation, &call, &cancel);
+        tokio::task::spawn_blocking(job).await.unwrap_or_else(|e| {
+            (Err(Failure::Failed(String::new(), format!("database call failed: {e}"))), false)
+        })
     }
 
     /// The granted tables and views of `main` with their columns.
@@ -165,59 +196,197 @@ fn failed(e: rusqlite::Error) -> Failure {
     Failure::Failed(sqlstate(&e).to_owned(), e.to_string())
 }
 
-/// A connection for one guest call, locked down to the grant.
-fn open(
-    path: &std::path::Path,
-    grant: &Arc<DatabaseGrant>,
-    limits: CallLimits,
-    cancel: &Arc<AtomicBool>,
-    denied: &Arc<Mutex<Option<String>>>,
-) -> Result<Connection, Failure> {
-    let mode =
-        if grant.writes() { OpenFlags::SQLITE_OPEN_READ_WRITE } else { OpenFlags::SQLITE_OPEN_READ_ONLY };
-    // No CREATE (the host made the file), no URI filenames.
-    let conn = Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(failed)?;
-    let remaining = limits.remaining();
-    if remaining.is_zero() {
-        return Err(Failure::Timeout);
-    }
-    conn.busy_timeout(remaining.min(MAX_BUSY_WAIT)).map_err(failed)?;
-    if !grant.writes() {
-        conn.pragma_update(None, "query_only", true).map_err(failed)?;
-    }
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true).map_err(failed)?;
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false).map_err(failed)?;
-    let _ = conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0);
-    let _ = conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_LENGTH);
-    let _ = conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, super::MAX_SQL_BYTES as i32);
-    // The stored tables and views, read before the authorizer is installed:
-    // it needs them to tell a table from a CTE when SQLite names no schema.
-    let stored: Vec<String> = {
-        let mut st = conn
-            .prepare("SELECT lower(name) FROM main.sqlite_schema WHERE type IN ('table', 'view')")
-            .map_err(failed)?;
-        st.query_map([], |r| r.get(0)).map_err(failed)?.collect::<Result<_, _>>().map_err(failed)?
-    };
-    let (g, d) = (grant.clone(), denied.clone());
-    conn.authorizer(Some(move |ctx: AuthContext<'_>| match authorize(&g, &stored, &ctx) {
-        Ok(()) => Authorization::Allow,
-        Err(what) => {
-            if let Ok(mut slot) = d.lock()
-                && slot.is_none()
-            {
-                *slot = Some(what);
+/// Idle connections of one installation, all opened for its grant.
+#[derive(Default)]
+pub(super) struct Idle(Mutex<Vec<Pooled>>);
+
+impl Idle {
+    /// An idle connection still valid for `generation`, or a new one; and
+    /// whether an idle one was dropped because the schema changed without
+    /// the generation moving.
+    fn checkout(
+        &self,
+        path: &std::path::Path,
+        grant: &Arc<DatabaseGrant>,
+        generation: u64,
+        limits: CallLimits,
+    ) -> Result<(Pooled, bool), Failure> {
+        let mut changed = false;
+        loop {
+            let next = self.0.lock().ok().and_then(|mut v| v.pop());
+            let Some(conn) = next else { break };
+            if conn.generation != generation {
+                continue;
             }
-            Authorization::Deny
+            match conn.schema_version() {
+                Ok(v) if v == conn.schema_version => return Ok((conn, changed)),
+                Ok(_) => changed = true,
+                Err(_) => {}
+            }
         }
-    }))
-    .map_err(failed)?;
-    let (deadline, cancel) = (limits.deadline, cancel.clone());
-    conn.progress_handler(
-        PROGRESS_OPS,
-        Some(move || cancel.load(Ordering::Acquire) || Instant::now() >= deadline),
-    )
-    .map_err(failed)?;
-    Ok(conn)
+        Ok((Pooled::open(path, grant, generation, limits)?, changed))
+    }
+
+    /// One call on a connection of this installation, on the current
+    /// (blocking) thread; the connection goes back idle unless the call
+    /// timed out or left a transaction open.
+    fn run(
+        &self,
+        path: &std::path::Path,
+        grant: &Arc<DatabaseGrant>,
+        generation: u64,
+        call: &Call,
+        cancel: &Arc<AtomicBool>,
+    ) -> (Result<Output, Failure>, bool) {
+        let (conn, changed) = match self.checkout(path, grant, generation, call.limits) {
+            Ok(c) => c,
+            Err(f) => return (Err(f), false),
+        };
+        let result = conn.begin_call(call.limits, cancel).and_then(|()| conn.execute(call, grant));
+        if !matches!(result, Err(Failure::Timeout)) && conn.conn.is_autocommit() {
+            self.put(conn);
+        }
+        (result, changed)
+    }
+
+    fn put(&self, conn: Pooled) {
+        if let Ok(mut idle) = self.0.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(conn);
+        }
+    }
+}
+
+/// What the progress handler checks: the current call's deadline and
+/// cancel flag.
+struct CallState {
+    deadline: Instant,
+    cancel: Arc<AtomicBool>,
+}
+
+/// A connection locked down to an installation's grant.
+pub(super) struct Pooled {
+    conn: Connection,
+    /// The project's table generation when the connection was opened.
+    generation: u64,
+    /// SQLite's schema cookie, read before the authorizer's table list.
+    schema_version: i64,
+    call: Arc<Mutex<CallState>>,
+    /// What the authorizer refused while the current statement compiled.
+    denied: Arc<Mutex<Option<String>>>,
+    /// Set only while the host runs its own fixed statement (the schema
+    /// cookie): the authorizer then allows it.
+    host: Arc<AtomicBool>,
+}
+
+impl Pooled {
+    fn open(
+        path: &std::path::Path,
+        grant: &Arc<DatabaseGrant>,
+        generation: u64,
+        limits: CallLimits,
+    ) -> Result<Self, Failure> {
+        let mode =
+            if grant.writes() { OpenFlags::SQLITE_OPEN_READ_WRITE } else { OpenFlags::SQLITE_OPEN_READ_ONLY };
+        // No CREATE (the host made the file), no URI filenames.
+        let conn =
+            Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(failed)?;
+        let remaining = limits.remaining();
+        if remaining.is_zero() {
+            return Err(Failure::Timeout);
+        }
+        conn.busy_timeout(remaining.min(MAX_BUSY_WAIT)).map_err(failed)?;
+        if !grant.writes() {
+            conn.pragma_update(None, "query_only", true).map_err(failed)?;
+        }
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true).map_err(failed)?;
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)
+            .map_err(failed)?;
+        let _ = conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0);
+        let _ = conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_LENGTH);
+        let _ = conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, super::MAX_SQL_BYTES as i32);
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // The cookie first, then the stored tables and views, both read
+        // before the authorizer is installed: it needs the names to tell a
+        // table from a CTE when SQLite names no schema. A change in between
+        // shows as a changed cookie at the next checkout.
+        let schema_version: i64 =
+            conn.query_row("PRAGMA schema_version", [], |r| r.get(0)).map_err(failed)?;
+        let stored: Vec<String> = {
+            let mut st = conn
+                .prepare("SELECT lower(name) FROM main.sqlite_schema WHERE type IN ('table', 'view')")
+                .map_err(failed)?;
+            st.query_map([], |r| r.get(0)).map_err(failed)?.collect::<Result<_, _>>().map_err(failed)?
+        };
+        let denied = Arc::new(Mutex::new(None));
+        let host = Arc::new(AtomicBool::new(false));
+        let (g, d, h) = (grant.clone(), denied.clone(), host.clone());
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+            if h.load(Ordering::Acquire) {
+                return Authorization::Allow;
+            }
+            match authorize(&g, &stored, &ctx) {
+                Ok(()) => Authorization::Allow,
+                Err(what) => {
+                    if let Ok(mut slot) = d.lock()
+                        && slot.is_none()
+                    {
+                        *slot = Some(what);
+                    }
+                    Authorization::Deny
+                }
+            }
+        }))
+        .map_err(failed)?;
+        // Until a call sets its own: already past, already cancelled.
+        let call = Arc::new(Mutex::new(CallState {
+            deadline: Instant::now(),
+            cancel: Arc::new(AtomicBool::new(true)),
+        }));
+        let state = call.clone();
+        conn.progress_handler(
+            PROGRESS_OPS,
+            Some(move || match state.lock() {
+                Ok(c) => c.cancel.load(Ordering::Acquire) || Instant::now() >= c.deadline,
+                Err(_) => true,
+            }),
+        )
+        .map_err(failed)?;
+        Ok(Self { conn, generation, schema_version, call, denied, host })
+    }
+
+    /// The schema cookie now, read by the host past the authorizer.
+    fn schema_version(&self) -> rusqlite::Result<i64> {
+        self.host.store(true, Ordering::Release);
+        let v = self
+            .conn
+            .prepare_cached("PRAGMA schema_version")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)));
+        self.host.store(false, Ordering::Release);
+        v
+    }
+
+    /// Sets the call's deadline and cancel flag, and how long it may wait
+    /// for another writer's lock.
+    fn begin_call(&self, limits: CallLimits, cancel: &Arc<AtomicBool>) -> Result<(), Failure> {
+        let remaining = limits.remaining();
+        if remaining.is_zero() {
+            return Err(Failure::Timeout);
+        }
+        self.conn.busy_timeout(remaining.min(MAX_BUSY_WAIT)).map_err(failed)?;
+        if let Ok(mut d) = self.denied.lock() {
+            *d = None;
+        }
+        let mut c =
+            self.call.lock().map_err(|_| Failure::Failed(String::new(), "connection state".into()))?;
+        *c = CallState { deadline: limits.deadline, cancel: cancel.clone() };
+        Ok(())
+    }
+
+    fn execute(&self, call: &Call, grant: &DatabaseGrant) -> Result<Output, Failure> {
+        execute(&self.conn, call, &self.denied, grant)
+    }
 }
 
 /// The authorizer's decision: `Err` names what was refused.
@@ -279,7 +448,12 @@ fn execute(
     grant: &DatabaseGrant,
 ) -> Result<Output, Failure> {
     let take_denied = || denied.lock().ok().and_then(|mut d| d.take());
-    let mut st = match conn.prepare(&call.sql) {
+    let prepared = if call.sql.len() <= MAX_CACHED_SQL_BYTES {
+        conn.prepare_cached(&call.sql).map(Prepared::Cached)
+    } else {
+        conn.prepare(&call.sql).map(Prepared::Once)
+    };
+    let mut st = match prepared {
         Ok(st) => st,
         Err(rusqlite::Error::MultipleStatement) => {
             return Err(Failure::Invalid("only one statement may run per call".into()));
@@ -293,7 +467,8 @@ fn execute(
     };
     // A read grant never runs a writing statement (the read-only connection
     // and the authorizer already refuse it: a third check costs nothing).
-    if !grant.writes() && !st.readonly() {
+    let readonly = st.readonly();
+    if !grant.writes() && !readonly {
         return Err(Failure::Denied("a write with a read-only grant".into()));
     }
     if st.parameter_count() != call.params.len() {
@@ -345,8 +520,36 @@ fn execute(
     }
     if call.returns_rows {
         Ok(Output::Rows(wit::Rows { columns, rows: out }))
+    } else if readonly {
+        // `changes()` still counts the connection's previous write.
+        Ok(Output::Changed(0))
     } else {
         Ok(Output::Changed(conn.changes()))
+    }
+}
+
+/// A guest's statement, from the connection's cache or prepared for once.
+enum Prepared<'c> {
+    Cached(rusqlite::CachedStatement<'c>),
+    Once(rusqlite::Statement<'c>),
+}
+
+impl<'c> std::ops::Deref for Prepared<'c> {
+    type Target = rusqlite::Statement<'c>;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Prepared::Cached(s) => s,
+            Prepared::Once(s) => s,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Prepared<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Prepared::Cached(s) => s,
+            Prepared::Once(s) => s,
+        }
     }
 }
 
@@ -412,16 +615,30 @@ mod tests {
         path
     }
 
+    fn limits(ms: u64) -> CallLimits {
+        CallLimits { deadline: Instant::now() + Duration::from_millis(ms), max_rows: 100, max_bytes: 1 << 20 }
+    }
+
+    /// One call through the installation's idle connections, as the
+    /// capability makes it (generation 0).
+    fn call_on(
+        idle: &Idle,
+        path: &std::path::Path,
+        g: &Arc<DatabaseGrant>,
+        sql: &str,
+        rows: bool,
+    ) -> (Result<Output, Failure>, bool) {
+        let call = Call { sql: sql.into(), params: vec![], returns_rows: rows, limits: limits(2000) };
+        idle.run(path, g, 0, &call, &Arc::new(AtomicBool::new(false)))
+    }
+
+    /// A call on a fresh set of connections.
     fn run(path: &std::path::Path, g: &Arc<DatabaseGrant>, sql: &str) -> Result<Output, Failure> {
-        let limits = CallLimits {
-            deadline: Instant::now() + Duration::from_secs(2),
-            max_rows: 100,
-            max_bytes: 1 << 20,
-        };
-        let call = Call { sql: sql.into(), params: vec![], returns_rows: true, limits };
-        let denied = Arc::new(Mutex::new(None));
-        let conn = open(path, g, limits, &Arc::new(AtomicBool::new(false)), &denied)?;
-        execute(&conn, &call, &denied, g)
+        call_on(&Idle::default(), path, g, sql, true).0
+    }
+
+    fn idle_count(idle: &Idle) -> usize {
+        idle.0.lock().unwrap().len()
     }
 
     #[test]
@@ -457,21 +674,71 @@ mod tests {
     }
 
     #[test]
+    fn reused_connections_keep_enforcing_exactly_the_grant() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let read = grant(DatabaseAccess::Read, &["todos"]);
+        let rw = grant(DatabaseAccess::ReadWrite, &["todos"]);
+        let (ri, wi) = (Idle::default(), Idle::default());
+        for _ in 0..3 {
+            assert!(call_on(&ri, &path, &read, "SELECT * FROM todos", true).0.is_ok());
+            let write = call_on(&ri, &path, &read, "INSERT INTO todos (title) VALUES ('x')", false).0;
+            assert!(matches!(write, Err(Failure::Denied(_))));
+            let secret = call_on(&wi, &path, &rw, "SELECT count(*) FROM secrets", true).0;
+            assert!(matches!(secret, Err(Failure::Denied(_))));
+            assert!(call_on(&wi, &path, &rw, "UPDATE todos SET title = 'y'", false).0.is_ok());
+        }
+        // One connection each, reused by every call.
+        assert_eq!((idle_count(&ri), idle_count(&wi)), (1, 1));
+        // A read run through `execute` changes nothing, whatever the
+        // connection's previous write changed.
+        assert!(matches!(call_on(&wi, &path, &rw, "SELECT * FROM todos", false).0, Ok(Output::Changed(0))));
+    }
+
+    #[test]
+    fn a_schema_change_not_seen_by_the_host_retires_idle_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let rw = grant(DatabaseAccess::ReadWrite, &["todos"]);
+        let idle = Idle::default();
+        assert!(call_on(&idle, &path, &rw, "SELECT count(*) FROM todos", true).0.is_ok());
+        assert_eq!(idle_count(&idle), 1);
+        // A table created behind the host's back (the generation does not
+        // move): the idle connection's authorizer does not know it as stored.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE hidden (v); INSERT INTO hidden VALUES (1);")
+            .unwrap();
+        let (r, changed) = call_on(&idle, &path, &rw, "SELECT count(*) FROM hidden", true);
+        assert!(matches!(r, Err(Failure::Denied(_))), "{:?}", r.err());
+        assert!(changed, "the caller is told the schema changed");
+    }
+
+    #[test]
     fn a_statement_past_its_deadline_is_interrupted() {
         let dir = tempfile::tempdir().unwrap();
         let path = db(&dir);
         let g = grant(DatabaseAccess::Read, &["todos"]);
-        let limits = CallLimits {
-            deadline: Instant::now() + Duration::from_millis(100),
-            max_rows: 100,
-            max_bytes: 1 << 20,
-        };
         let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
-        let call = Call { sql: sql.into(), params: vec![], returns_rows: true, limits };
-        let denied = Arc::new(Mutex::new(None));
+        let call = Call { sql: sql.into(), params: vec![], returns_rows: true, limits: limits(100) };
+        let idle = Idle::default();
         let started = Instant::now();
-        let conn = open(&path, &g, limits, &Arc::new(AtomicBool::new(false)), &denied).unwrap();
-        assert!(matches!(execute(&conn, &call, &denied, &g), Err(Failure::Timeout)));
+        let (r, _) = idle.run(&path, &g, 0, &call, &Arc::new(AtomicBool::new(false)));
+        assert!(matches!(r, Err(Failure::Timeout)));
         assert!(started.elapsed() < Duration::from_secs(1));
+        // The interrupted connection is not kept; the next call gets a fresh one.
+        assert_eq!(idle_count(&idle), 0);
+        assert!(call_on(&idle, &path, &g, "SELECT * FROM todos", true).0.is_ok());
+    }
+
+    #[test]
+    fn an_abandoned_call_is_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let g = grant(DatabaseAccess::Read, &["todos"]);
+        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+        let call = Call { sql: sql.into(), params: vec![], returns_rows: true, limits: limits(60_000) };
+        let (r, _) = Idle::default().run(&path, &g, 0, &call, &Arc::new(AtomicBool::new(true)));
+        assert!(matches!(r, Err(Failure::Timeout)));
     }
 }
