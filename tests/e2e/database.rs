@@ -465,7 +465,7 @@ on_both_databases!(maggate_sees_an_owner_schema_change_on_the_next_request, |hos
     let r = owner_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)").await.unwrap();
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
     let pkg = host.publisher.guest_package("maggate", |m| m);
-    let (status, body) = host.install("demo", pkg, "database").await;
+    let (status, body) = host.install("demo", pkg, "database,events").await;
     assert_eq!(status, 201, "installing maggate: {body}");
     for _ in 0..2 {
         let r = host.call("demo", &key, "/maggate/notes?select=id,body").await;
