@@ -17,7 +17,7 @@ out_dir="$repo_root/build/wasm"
 # First-party extensions: wasm32-unknown-unknown, linked into components by
 # wasm-component-ld (extensions/.cargo/config.toml): no WASI imports beyond
 # what the code calls. Test guests: wasm32-wasip2, the target third-party
-# Rust authors use by default (std on WASI, the preview-1 adapter).
+# Rust authors use by default (std on WASI and its libc).
 workspaces=(extensions tests/guests)
 declare -A targets=([extensions]=wasm32-unknown-unknown [tests/guests]=wasm32-wasip2)
 
