@@ -37,27 +37,24 @@ use crate::state::AppState;
 )]
 struct ApiDoc;
 
-/// The OpenAPI document of the control API.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = OpenApiRouter::<Arc<AppState>>::with_openapi(ApiDoc::openapi())
+/// Every `/v1` route, with its OpenAPI description.
+fn control_api() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(control::router())
         .merge(plans::router())
         .merge(database::router())
         .merge(migrations::router())
         .merge(events::router())
-        .split_for_parts();
-    api
+}
+
+/// The OpenAPI document of the control API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    control_api().split_for_parts().1
 }
 
 /// Builds the whole HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {
-    let (control, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(control::router())
-        .merge(plans::router())
-        .merge(database::router())
-        .merge(migrations::router())
-        .merge(events::router())
-        .split_for_parts();
+    let (control, api) = control_api().split_for_parts();
     let api = Arc::new(api);
     let x_request_id = HeaderName::from_static("x-request-id");
     // Extractors (package uploads, JSON bodies) read at most this much; the

@@ -126,12 +126,16 @@ impl Runtime {
         } else {
             outcome
         };
-        self.record(loaded, &request_id, endpoint, &method, outcome, &meter, started, bytes_in, bytes_out);
-        self.call_violations(loaded, &request_id, &meter);
-        if outcome.is_violation() {
-            let (limit, actual) = limit_and_actual(loaded, outcome, &meter, started);
-            self.violation(loaded, &request_id, outcome, limit, actual);
-        }
+        self.finish_call(
+            loaded,
+            &request_id,
+            endpoint,
+            &method,
+            outcome,
+            &meter,
+            started,
+            [bytes_in, bytes_out],
+        );
         self.observe_probation(loaded, outcome);
         let status = response.as_ref().map_or(outcome.status(), |r| r.status().as_u16());
         loaded.metrics.seconds.record(started.elapsed().as_secs_f64());
@@ -318,7 +322,7 @@ impl Runtime {
             })
             .await;
         let endpoint = format!("lifecycle:{}", hook.as_str());
-        self.finish_export(loaded, &request_id, &endpoint, "HOOK", end.outcome(), &meter, started, 0);
+        self.finish_call(loaded, &request_id, &endpoint, "HOOK", end.outcome(), &meter, started, [0, 0]);
         match end {
             ExportEnd::Done => Ok(Some(())),
             ExportEnd::Refused(msg) => Err(HookError::Refused(msg)),
@@ -375,7 +379,16 @@ impl Runtime {
         drop(permit);
         let endpoint = format!("event:{}", event.topic);
         let bytes_in = event.payload.len() as u64;
-        self.finish_export(loaded, &request_id, &endpoint, "EVENT", end.outcome(), &meter, started, bytes_in);
+        self.finish_call(
+            loaded,
+            &request_id,
+            &endpoint,
+            "EVENT",
+            end.outcome(),
+            &meter,
+            started,
+            [bytes_in, 0],
+        );
         self.observe_probation(loaded, end.outcome());
         match end {
             ExportEnd::Done => Ok(()),
@@ -421,9 +434,10 @@ impl Runtime {
         }
     }
 
-    /// The usage record and violations of a hook or event call.
+    /// The usage record and the violations of a finished call (a request,
+    /// a hook or an event delivery); `bytes` is `[in, out]`.
     #[allow(clippy::too_many_arguments)]
-    fn finish_export(
+    fn finish_call(
         &self,
         loaded: &Loaded,
         request_id: &str,
@@ -432,9 +446,9 @@ impl Runtime {
         outcome: Outcome,
         meter: &Meter,
         started: Instant,
-        bytes_in: u64,
+        [bytes_in, bytes_out]: [u64; 2],
     ) {
-        self.record(loaded, request_id, endpoint, method, outcome, meter, started, bytes_in, 0);
+        self.record(loaded, request_id, endpoint, method, outcome, meter, started, bytes_in, bytes_out);
         self.call_violations(loaded, request_id, meter);
         if outcome.is_violation() {
             let (limit, actual) = limit_and_actual(loaded, outcome, meter, started);
