@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine or a warm one:
-#   1. the pinned toolchain and the wasm32-wasip2 target (rust-toolchain.toml),
+#   1. the pinned toolchain and the wasm32-wasip2 and wasm32-unknown-unknown
+#      targets (rust-toolchain.toml),
 #   2. every wasm component the tests use (scripts/build-wasm.sh),
 #   3. a throwaway PostgreSQL 15 cluster (scripts/pg.sh), stopped on exit,
 #   4. MagGate's logic, natively (extensions/maggate, on SQLite and PostgreSQL),
@@ -15,7 +16,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 echo "==> toolchain"
 rustup show active-toolchain
-rustup target add wasm32-wasip2 >/dev/null
+# An already-installed toolchain does not pick up targets added to
+# rust-toolchain.toml later: add them explicitly.
+rustup target add wasm32-wasip2 wasm32-unknown-unknown >/dev/null
 
 echo "==> wasm components"
 scripts/build-wasm.sh
@@ -33,6 +36,10 @@ cargo test --locked --manifest-path extensions/Cargo.toml -p maggate \
 
 echo "==> postgrest-js (for tests/e2e/postgrest_js.rs)"
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: Node.js >= 20 and npm are needed (installing them needs root)" >&2
+    exit 1
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
 fi

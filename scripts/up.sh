@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/magflock/target}"
-rustup target add wasm32-wasip2 >/dev/null
+rustup target add wasm32-wasip2 wasm32-unknown-unknown >/dev/null
 scripts/build-wasm.sh
 exec cargo run --bin magflock -- --log-format pretty up "$@"

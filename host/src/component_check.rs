@@ -4,7 +4,9 @@
 //! The check is the install pipeline's, minus the signature: compile with
 //! the host's engine settings, refuse imports the manifest does not declare,
 //! link with exactly the declared capabilities, and require the
-//! `wasi:http/incoming-handler` export. A component accepted here links on
+//! `wasi:http/incoming-handler` export (and `event-handler` when the
+//! manifest subscribes to a topic), through the same
+//! `runtime::link_component` as installs. A component accepted here links on
 //! every host of this version.
 //!
 //! Compiling is the expensive and the dangerous part: a pathological
@@ -27,7 +29,6 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wasmtime::Engine;
 use wasmtime::component::Component;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::capabilities;
 use crate::engine::EngineLimits;
@@ -55,10 +56,7 @@ pub fn check_component(
     let compiled = Component::new(engine, component).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
     let declared = manifest.capabilities();
     let used = capabilities::wasi::check_imports(engine, &compiled, &declared)?;
-    let linker =
-        capabilities::linker_for(engine, &declared).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-    let pre = linker.instantiate_pre(&compiled).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-    ProxyPre::new(pre).map_err(|e| LoadError::NoHandler(format!("{e:#}")))?;
+    crate::runtime::link_component(engine, manifest, &compiled, &declared)?;
     Ok(used)
 }
 

@@ -230,6 +230,21 @@ async fn the_check_worker_accepts_a_good_component_and_names_an_undeclared_impor
 }
 
 #[tokio::test]
+async fn the_check_worker_refuses_a_subscriber_without_an_event_handler() {
+    // What a host refuses at install, the registry refuses at publish.
+    let (manifest, component) = guest("e2e-plain-http");
+    let manifest = format!("{manifest}\n[capabilities.events]\nsubscribe = [\"t.one\"]\n");
+    let pkg = magflock_registry::Package::new(manifest.into_bytes(), component).unwrap();
+    match WorkerChecker::new(magflock_bin()).check(&pkg).await {
+        Err(CheckFailure::Rejected { code, message }) => {
+            assert_eq!(code, "no_event_handler");
+            assert!(message.contains("t.one"), "{message}");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn the_check_worker_is_stopped_at_its_deadline() {
     let checker = WorkerChecker { timeout: Duration::from_millis(1), ..WorkerChecker::new(magflock_bin()) };
     let started = std::time::Instant::now();

@@ -131,6 +131,35 @@ impl LoadError {
     }
 }
 
+/// A component linked with a set of capabilities, its required exports found.
+pub(crate) struct Linked {
+    pub instance_pre: wasmtime::component::InstancePre<InvocationState>,
+    pub proxy: ProxyPre<InvocationState>,
+    pub event_handler: Option<bindings::event_handler::GuestIndices>,
+}
+
+/// Links `component` with exactly `caps` and checks the exports its
+/// manifest needs: `wasi:http/incoming-handler` always, `event-handler` when
+/// it subscribes to a topic. The one link check, used at install and by the
+/// registry's component check, so that what the registry accepts links on a host.
+pub(crate) fn link_component(
+    engine: &Engine,
+    manifest: &Manifest,
+    component: &Component,
+    caps: &BTreeSet<Capability>,
+) -> Result<Linked, LoadError> {
+    let linker = capabilities::linker_for(engine, caps).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+    let instance_pre = linker.instantiate_pre(component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+    let proxy = ProxyPre::new(instance_pre.clone()).map_err(|e| LoadError::NoHandler(format!("{e:#}")))?;
+    let event_handler = bindings::event_handler::GuestIndices::new(&instance_pre).ok();
+    if let Some(g) = manifest.events().filter(|g| !g.subscribe.is_empty())
+        && event_handler.is_none()
+    {
+        return Err(LoadError::NoEventHandler(g.subscribe.join(", ")));
+    }
+    Ok(Linked { instance_pre, proxy, event_handler })
+}
+
 /// The host's engine and its active installations.
 pub struct Runtime {
     engine: Engine,
@@ -255,20 +284,10 @@ impl Runtime {
         component: &Component,
         granted: BTreeSet<Capability>,
     ) -> Result<Arc<Loaded>, LoadError> {
-        let linker = capabilities::linker_for(&self.engine, &granted)
-            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let instance_pre =
-            linker.instantiate_pre(component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let proxy =
-            ProxyPre::new(instance_pre.clone()).map_err(|e| LoadError::NoHandler(format!("{e:#}")))?;
+        let Linked { instance_pre, proxy, event_handler } =
+            link_component(&self.engine, &manifest, component, &granted)?;
         let lifecycle = bindings::lifecycle::GuestIndices::new(&instance_pre).ok();
         let upgrade = bindings::upgrade::GuestIndices::new(&instance_pre).ok();
-        let event_handler = bindings::event_handler::GuestIndices::new(&instance_pre).ok();
-        if let Some(g) = manifest.events().filter(|g| !g.subscribe.is_empty())
-            && event_handler.is_none()
-        {
-            return Err(LoadError::NoEventHandler(g.subscribe.join(", ")));
-        }
         let grants = Arc::new(capabilities::grants(
             &self.store,
             self.databases.as_ref(),
