@@ -29,13 +29,20 @@ use tokio::task::JoinSet;
 
 use crate::now_ms;
 use crate::runtime::Runtime;
+use crate::runtime::invoke::EventFailure;
 
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// How long a host holds a delivery it is running. Longer than any
-/// invocation may last (the longest timeout a manifest may set, plus the
-/// wait for a concurrency slot), so a live host never loses its lease.
+/// How long a host holds a delivery it is running: the wait for a
+/// concurrency slot ([`SLOT_WAIT`]) plus the longest run a manifest may ask
+/// for, with a margin, so a live host never loses its lease.
 pub const LEASE: Duration = Duration::from_secs(180);
+/// How long a delivery waits for a concurrency slot of its subscriber
+/// before it is handed back (not counted as an attempt) to be claimed again.
+pub const SLOT_WAIT: Duration = Duration::from_secs(60);
+const _: () = assert!(
+    SLOT_WAIT.as_millis() + magflock_registry::manifest::MAX_TIMEOUT_MS as u128 + 30_000 <= LEASE.as_millis()
+);
 /// Deliveries one host runs at once.
 const IN_FLIGHT: usize = 16;
 /// How often the dispatcher looks at the store without being woken: for
@@ -141,9 +148,15 @@ pub async fn dispatch(runtime: Weak<Runtime>, bus: Arc<EventBus>, retry: RetryPo
             match bus.store.claim_deliveries(LEASE.as_millis() as i64, free as u32).await {
                 Ok(claimed) => {
                     claimed_any = !claimed.is_empty();
+                    let Some(rt) = runtime.upgrade() else {
+                        // The host is going away: hand the leases back.
+                        for c in &claimed {
+                            let _ = bus.store.release_delivery(c).await;
+                        }
+                        return;
+                    };
                     for c in claimed {
-                        let Some(rt) = runtime.upgrade() else { return };
-                        let bus = bus.clone();
+                        let (rt, bus) = (rt.clone(), bus.clone());
                         running.spawn(async move { deliver(&rt, &bus, retry, c).await });
                     }
                 }
@@ -192,10 +205,19 @@ async fn deliver(rt: &Arc<Runtime>, bus: &EventBus, retry: RetryPolicy, claimed:
         },
         Some(loaded) => {
             let attempt = u32::try_from(claimed.attempt).unwrap_or(u32::MAX);
-            match rt.invoke_event(&loaded, ev, attempt).await {
+            match rt.invoke_event(&loaded, ev, attempt, SLOT_WAIT).await {
                 Ok(()) => DeliveryResult::Delivered,
-                Err(why) if claimed.attempt >= retry.max_attempts => DeliveryResult::Dead { error: why },
-                Err(why) => DeliveryResult::Retry {
+                Err(EventFailure::Busy) => {
+                    if let Err(e) = bus.store.release_delivery(&claimed).await {
+                        tracing::warn!(event = %ev.id, extension = %claimed.extension, error = %e,
+                            "busy delivery not handed back; it is claimed again when its lease runs out");
+                    }
+                    return;
+                }
+                Err(EventFailure::Failed(why)) if claimed.attempt >= retry.max_attempts => {
+                    DeliveryResult::Dead { error: why }
+                }
+                Err(EventFailure::Failed(why)) => DeliveryResult::Retry {
                     error: why,
                     at: now_ms() + retry.backoff(claimed.attempt).as_millis() as i64,
                 },

@@ -131,13 +131,14 @@ async fn redeliver(
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     project_exists(&state, &project).await?;
-    let Some((_, deliveries)) = state.store.get_event(&project, &id).await? else {
-        return Err(ApiError::not_found(format!("no event `{id}` in project `{project}`")));
-    };
-    if !deliveries.iter().any(|d| d.extension == body.extension) {
-        return Err(ApiError::not_found(format!("event `{id}` has no delivery to `{}`", body.extension)));
-    }
     if !state.store.redeliver(&project, &id, &body.extension).await? {
+        // Only a refusal needs the event: to say which refusal it is.
+        let Some((_, deliveries)) = state.store.get_event(&project, &id).await? else {
+            return Err(ApiError::not_found(format!("no event `{id}` in project `{project}`")));
+        };
+        if !deliveries.iter().any(|d| d.extension == body.extension) {
+            return Err(ApiError::not_found(format!("event `{id}` has no delivery to `{}`", body.extension)));
+        }
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "delivery_not_finished",

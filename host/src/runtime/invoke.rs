@@ -333,20 +333,25 @@ impl Runtime {
 
     /// Delivers one event to `loaded`'s `on-event` in a fresh instance under
     /// its limits: one usage record (endpoint `event:<topic>`), violations
-    /// as for any call. Waits for a concurrency slot rather than refusing:
-    /// deliveries queue, requests do not. `Err` says why the delivery failed
-    /// (the handler's own error, or the limit that stopped it); the
-    /// dispatcher retries it.
+    /// as for any call. Waits up to `slot_wait` for a concurrency slot
+    /// rather than refusing at once: deliveries queue, requests do not.
     pub async fn invoke_event(
         &self,
         loaded: &Arc<Loaded>,
         event: &magflock_store::Event,
         attempt: u32,
-    ) -> Result<(), String> {
+        slot_wait: Duration,
+    ) -> Result<(), EventFailure> {
         let Some(indices) = loaded.event_handler.clone() else {
-            return Err(format!("{} does not export magflock:ext/event-handler", loaded.name()));
+            return Err(EventFailure::Failed(format!(
+                "{} does not export magflock:ext/event-handler",
+                loaded.name()
+            )));
         };
-        let permit = loaded.in_flight.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+        let permit = match tokio::time::timeout(slot_wait, loaded.in_flight.clone().acquire_owned()).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) | Err(_) => return Err(EventFailure::Busy),
+        };
         let started = Instant::now();
         let request_id = uuid::Uuid::now_v7().to_string();
         let meter = Arc::new(Meter::default());
@@ -356,7 +361,8 @@ impl Runtime {
             request_id: Some(request_id.clone()),
             ..Default::default()
         };
-        let store = new_store(self, loaded, &meter, events).map_err(|e| format!("store set-up: {e}"))?;
+        let store = new_store(self, loaded, &meter, events)
+            .map_err(|e| EventFailure::Failed(format!("store set-up: {e}")))?;
         let wit_event = bindings::event_handler::Event {
             id: event.id.clone(),
             topic: event.topic.clone(),
@@ -390,12 +396,12 @@ impl Runtime {
             [bytes_in, 0],
         );
         self.observe_probation(loaded, end.outcome());
-        match end {
-            ExportEnd::Done => Ok(()),
-            ExportEnd::Refused(msg) => Err(format!("the handler refused: {msg}")),
-            ExportEnd::Stopped(o) => Err(o.message().to_owned()),
-            ExportEnd::TaskFailed(e) => Err(format!("the handler task failed: {e}")),
-        }
+        Err(EventFailure::Failed(match end {
+            ExportEnd::Done => return Ok(()),
+            ExportEnd::Refused(msg) => format!("the handler refused: {msg}"),
+            ExportEnd::Stopped(o) => o.message().to_owned(),
+            ExportEnd::TaskFailed(e) => format!("the handler task failed: {e}"),
+        }))
     }
 
     /// Runs `call` (instantiate, then one export returning `result<_,
@@ -575,6 +581,16 @@ fn sanitize(mut resp: http::Response<Bytes>) -> http::Response<Bytes> {
 /// What an export call returns, borrowed from its store.
 type ExportFuture<'a> =
     std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<Result<(), String>>> + Send + 'a>>;
+
+/// Why an event was not delivered.
+#[derive(Debug)]
+pub enum EventFailure {
+    /// No concurrency slot came free in time; the handler did not run, so
+    /// the attempt does not count.
+    Busy,
+    /// The handler ran and failed (its own error, a trap or a limit).
+    Failed(String),
+}
 
 /// How a hook or event call ended.
 enum ExportEnd {

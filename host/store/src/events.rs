@@ -9,6 +9,8 @@
 //! that dies mid-delivery leaves a lease that runs out; the delivery is then
 //! claimed again. That is what makes delivery at least once.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -116,16 +118,16 @@ macro_rules! event_columns {
     };
 }
 const EVENT_COLUMNS: &str = event_columns!();
-const EVENT_BY_ID: &str = concat!("SELECT ", event_columns!(), " FROM events e WHERE e.id = $1");
+/// Due deliveries with their events, oldest first.
+const DUE_DELIVERIES: &str = concat!(
+    "SELECT d.extension, d.attempts, ",
+    event_columns!(),
+    " FROM event_deliveries d JOIN events e ON e.id = d.event_id \
+     WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until < $1) \
+     ORDER BY d.next_attempt_at LIMIT $2"
+);
 const PROJECT_EVENT_BY_ID: &str =
     concat!("SELECT ", event_columns!(), " FROM events e WHERE e.project_id = $1 AND e.id = $2");
-/// Events old enough to purge: none of their deliveries still pending.
-macro_rules! purgeable {
-    () => {
-        "SELECT e.id FROM events e WHERE e.created_at < $1 AND NOT EXISTS \
-         (SELECT 1 FROM event_deliveries d WHERE d.event_id = e.id AND d.state = 'pending')"
-    };
-}
 
 fn event_from_row(row: &AnyRow) -> Result<Event, sqlx::Error> {
     let payload: Vec<u8> = row.try_get("payload")?;
@@ -222,19 +224,15 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let now = now_ms();
-        let rows = sqlx::query(
-            "SELECT event_id, extension, attempts FROM event_deliveries \
-             WHERE state = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1) \
-             ORDER BY next_attempt_at LIMIT $2",
-        )
-        .bind(now)
-        .bind(clamp_limit(Some(limit)))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(DUE_DELIVERIES)
+            .bind(now)
+            .bind(clamp_limit(Some(limit)))
+            .fetch_all(&self.pool)
+            .await?;
         let lease_until = now + lease_ms;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
-            let event_id: String = row.try_get("event_id")?;
+            let event = event_from_row(&row)?;
             let extension: String = row.try_get("extension")?;
             let attempts: i64 = row.try_get("attempts")?;
             // Wins only if nobody leased it since the SELECT.
@@ -244,7 +242,7 @@ impl Store {
                  AND (lease_until IS NULL OR lease_until < $5)",
             )
             .bind(lease_until)
-            .bind(&event_id)
+            .bind(&event.id)
             .bind(&extension)
             .bind(attempts)
             .bind(now)
@@ -253,15 +251,7 @@ impl Store {
             if done.rows_affected() == 0 {
                 continue;
             }
-            let Some(row) = sqlx::query(EVENT_BY_ID).bind(&event_id).fetch_optional(&self.pool).await? else {
-                continue;
-            };
-            claimed.push(ClaimedDelivery {
-                event: event_from_row(&row)?,
-                extension,
-                attempt: attempts + 1,
-                lease_until,
-            });
+            claimed.push(ClaimedDelivery { event, extension, attempt: attempts + 1, lease_until });
         }
         Ok(claimed)
     }
@@ -314,18 +304,6 @@ impl Store {
         Ok(())
     }
 
-    /// When the next pending delivery is due (unix ms), if any.
-    pub async fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
-            "SELECT MIN(CASE WHEN lease_until IS NULL OR lease_until < next_attempt_at \
-             THEN next_attempt_at ELSE lease_until END) AS due \
-             FROM event_deliveries WHERE state = 'pending'",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("due")?)
-    }
-
     /// A project's events, newest first, with their deliveries.
     pub async fn list_events(
         &self,
@@ -345,13 +323,16 @@ impl Store {
         }
         sql.push(" ORDER BY e.created_at DESC, e.id DESC LIMIT ").bind_int(clamp_limit(filter.limit));
         let rows = sql.build().fetch_all(&self.pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let event = event_from_row(row)?;
-            let deliveries = self.deliveries_of(&event.id).await?;
-            out.push((event, deliveries));
-        }
-        Ok(out)
+        let events: Vec<Event> = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let mut deliveries = self.deliveries_of(&ids).await?;
+        Ok(events
+            .into_iter()
+            .map(|e| {
+                let d = deliveries.remove(&e.id).unwrap_or_default();
+                (e, d)
+            })
+            .collect())
     }
 
     /// One event of `project` with its deliveries.
@@ -366,19 +347,33 @@ impl Store {
             return Ok(None);
         };
         let event = event_from_row(&row)?;
-        let deliveries = self.deliveries_of(&event.id).await?;
+        let deliveries =
+            self.deliveries_of(&[event.id.as_str()]).await?.remove(&event.id).unwrap_or_default();
         Ok(Some((event, deliveries)))
     }
 
-    async fn deliveries_of(&self, event_id: &str) -> Result<Vec<Delivery>, StoreError> {
-        let rows = sqlx::query(
+    /// The deliveries of `event_ids`, by event, each list by extension: one query.
+    async fn deliveries_of(&self, event_ids: &[&str]) -> Result<HashMap<String, Vec<Delivery>>, StoreError> {
+        let mut by_event: HashMap<String, Vec<Delivery>> = HashMap::new();
+        if event_ids.is_empty() {
+            return Ok(by_event);
+        }
+        let mut sql = Sql::new(
             "SELECT event_id, extension, state, attempts, next_attempt_at, last_error, finished_at \
-             FROM event_deliveries WHERE event_id = $1 ORDER BY extension",
-        )
-        .bind(event_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(delivery_from_row).collect::<Result<_, _>>()?)
+             FROM event_deliveries WHERE event_id IN (",
+        );
+        for (i, id) in event_ids.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind_text(id);
+        }
+        sql.push(") ORDER BY event_id, extension");
+        for row in sql.build().fetch_all(&self.pool).await? {
+            let d = delivery_from_row(&row)?;
+            by_event.entry(d.event_id.clone()).or_default().push(d);
+        }
+        Ok(by_event)
     }
 
     /// Makes a `dead` or `dropped` delivery pending again, due now, with a
@@ -404,18 +399,16 @@ impl Store {
     }
 
     /// Deletes events stored before `before` (unix ms) that no delivery is
-    /// still waiting for, with their deliveries. Returns how many events.
+    /// still waiting for; their deliveries go with them (`ON DELETE
+    /// CASCADE`). Returns how many events.
     pub async fn purge_events(&self, before: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(concat!("DELETE FROM event_deliveries WHERE event_id IN (", purgeable!(), ")"))
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query(concat!("DELETE FROM events WHERE id IN (", purgeable!(), ")"))
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let done = sqlx::query(
+            "DELETE FROM events WHERE created_at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM event_deliveries d WHERE d.event_id = events.id AND d.state = 'pending')",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 }
