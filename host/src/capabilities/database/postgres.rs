@@ -81,18 +81,34 @@ impl PgDatabases {
         format!("mf_{}", &hex::encode(h)[..40])
     }
 
+    /// The login password of an installation role: derived from the
+    /// control plane's own password, so every host sharing the control plane
+    /// sets and uses the same one (a host applying a grant never locks the
+    /// others out), and nobody without that password can compute it. Without
+    /// an admin password (trust authentication, where passwords are not
+    /// checked) it is random.
+    fn role_password(&self, role: &str) -> String {
+        match self.admin.get_password() {
+            Some(secret) => {
+                let mut h = sha2::Sha256::new();
+                h.update(b"magflock installation role\0");
+                h.update(secret);
+                h.update(b"\0");
+                h.update(role.as_bytes());
+                hex::encode(h.finalize())
+            }
+            None => hex::encode(rand::random::<[u8; 24]>()),
+        }
+    }
+
     fn pool(&self, project: &str, extension: &str) -> Arc<RolePool> {
         let key = (project.to_owned(), extension.to_owned());
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         pools
             .entry(key)
             .or_insert_with(|| {
-                let password = hex::encode(rand::random::<[u8; 24]>());
-                Arc::new(RolePool {
-                    role: self.role_name(project, extension),
-                    password,
-                    idle: Mutex::new(Vec::new()),
-                })
+                let role = self.role_name(project, extension);
+                Arc::new(RolePool { password: self.role_password(&role), role, idle: Mutex::new(Vec::new()) })
             })
             .clone()
     }
