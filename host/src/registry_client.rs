@@ -160,10 +160,6 @@ impl RegistryClient {
         Ok(Self { base: base.trim_end_matches('/').to_owned(), host_token, http })
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base
-    }
-
     fn unavailable(&self, e: impl std::fmt::Display) -> RegistryClientError {
         RegistryClientError::Unavailable { url: self.base.clone(), reason: e.to_string() }
     }

@@ -205,16 +205,4 @@ impl Failure {
             Failure::InvalidRequest { .. } => "invalid_request",
         }
     }
-
-    /// The solver's explanation, for the failures that have one.
-    pub fn explanation(&self) -> Option<&Explanation> {
-        match self {
-            Failure::DependencyMissing(e)
-            | Failure::DependencyUnsatisfiable(e)
-            | Failure::Conflict(e)
-            | Failure::HostApiMismatch(e)
-            | Failure::OnlyYanked(e) => Some(e),
-            _ => None,
-        }
-    }
 }

@@ -147,14 +147,6 @@ impl ProjectDatabases {
         }
     }
 
-    /// The PostgreSQL schema of a project (for diagnostics and tests).
-    pub fn pg_schema(&self, project: &str) -> Option<String> {
-        match &self.backend {
-            Backend::Sqlite(_) => None,
-            Backend::Postgres(_) => Some(postgres::schema_name(project)),
-        }
-    }
-
     pub fn policy(&self, project: &str) -> QueryPolicy {
         self.policies.lock().ok().and_then(|p| p.get(project).copied()).unwrap_or_default()
     }
