@@ -167,11 +167,15 @@ impl ToSql for TextParam {
     postgres::types::to_sql_checked!();
 }
 
+/// The host's binding (`TextParam` in the host's database capability,
+/// `postgres.rs`), kept the same here so these tests bind as the host does.
 fn text_param(v: &Value) -> TextParam {
     TextParam(match v {
         Value::Null => None,
         Value::Bool(b) => Some(b.to_string()),
         Value::Int(i) => Some(i.to_string()),
+        Value::Float(f) if f.is_nan() => Some("NaN".into()),
+        Value::Float(f) if f.is_infinite() => Some(if *f > 0.0 { "Infinity" } else { "-Infinity" }.into()),
         Value::Float(f) => Some(format!("{f:?}")),
         Value::Text(s) | Value::Json(s) => Some(s.clone()),
         Value::Blob(b) => Some(format!("\\x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())),
