@@ -97,6 +97,42 @@ fn magflock() -> std::path::PathBuf {
     exe.parent().and_then(std::path::Path::parent).unwrap().join("magflock")
 }
 
+on_both_databases!(concurrent_requests_run_each_script_once, |host: TestHost| async move {
+    host.project("demo").await;
+    let log = json!({
+        "name": "0001_log",
+        "up": "CREATE TABLE runs (script TEXT NOT NULL);",
+        "down": "DROP TABLE runs;",
+    });
+    assert_eq!(post(&host, "/v1/projects/demo/migrations", log).await.0, 201);
+    // Scripts that succeed however often they run, and leave a row each
+    // time: only the migration lock keeps a second run out.
+    let m2 = json!({
+        "name": "0002_notes",
+        "up": "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY); INSERT INTO runs (script) VALUES ('up');",
+        "down": "DROP TABLE IF EXISTS notes; INSERT INTO runs (script) VALUES ('down');",
+    });
+    let applies = (0..6).map(|_| post(&host, "/v1/projects/demo/migrations", m2.clone()));
+    let mut statuses: Vec<u16> =
+        futures::future::join_all(applies).await.into_iter().map(|(s, _)| s).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409]);
+    let rollbacks =
+        (0..6).map(|_| post(&host, "/v1/projects/demo/migrations/rollback", json!({"name": "0002_notes"})));
+    let mut statuses: Vec<u16> =
+        futures::future::join_all(rollbacks).await.into_iter().map(|(s, _)| s).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 404, 404, 404, 404, 404]);
+    // A unique index over the scripts' rows exists only if each ran once.
+    let (status, body) = post(
+        &host,
+        "/v1/projects/demo/database/sql",
+        json!({"sql": "CREATE UNIQUE INDEX each_script_once ON runs (script)"}),
+    )
+    .await;
+    assert_eq!(status, 204, "a script ran more than once: {body}");
+});
+
 on_both_databases!(the_cli_migrates_shows_status_and_rolls_back, |host: TestHost| async move {
     host.project("demo").await;
     let dir = tempfile::tempdir().unwrap();

@@ -104,6 +104,7 @@ async fn apply_migration(
     check_sql("up", &body.up)?;
     check_sql("down", &body.down)?;
     let dbs = databases(&state, &project).await?;
+    let _lock = state.store.lock_project_migrations(&project).await?;
     let existing = state.store.list_project_migrations(&project).await?;
     if existing.iter().any(|m| m.name == body.name && m.state == "applied") {
         return Err(ApiError::new(
@@ -123,8 +124,8 @@ async fn apply_migration(
     let recorded = match recorded {
         Ok(m) => m,
         Err(e) => {
-            // Applied but not recorded (a concurrent apply of the same
-            // name won): undo it so the record and the schema agree.
+            // Applied but not recorded (the store failed): undo it so the
+            // record and the schema agree.
             if let Err(undo) = dbs.owner_execute(&project, &body.down).await {
                 tracing::error!(%project, migration = %body.name, error = %undo, "migration not undone");
             }
@@ -171,6 +172,9 @@ async fn rollback_migration(
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     let dbs = databases(&state, &project).await?;
+    // Held until the answer: a concurrent rollback waits, then finds the
+    // migration no longer applied instead of running `down` again.
+    let _lock = state.store.lock_project_migrations(&project).await?;
     let applied: Vec<_> = state
         .store
         .list_project_migrations(&project)
@@ -204,7 +208,9 @@ async fn rollback_migration(
     dbs.owner_execute(&project, &target.down_sql)
         .await
         .map_err(|e| sql_failure("rollback_failed", &target.name, e))?;
-    state.store.mark_project_migration_rolled_back(&project, &target.name).await?;
+    if !state.store.mark_project_migration_rolled_back(&project, &target.name).await? {
+        tracing::error!(%project, migration = %target.name, "rolled back, but no longer recorded as applied");
+    }
     state
         .store
         .audit(ADMIN, "migration.rollback", Some(&project), Some(&target.name), serde_json::json!({}))

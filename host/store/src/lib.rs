@@ -66,6 +66,9 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 pub struct Store {
     pool: AnyPool,
     kind: DbKind,
+    /// One lock per project, held while its migrations change
+    /// ([`Store::lock_project_migrations`]).
+    migration_locks: project_migrations::Locks,
 }
 
 impl Store {
@@ -76,7 +79,7 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let (pool, kind) = db::connect(url, &SQLITE_MIGRATIONS, &POSTGRES_MIGRATIONS).await?;
         tracing::debug!(?kind, "control-plane store ready");
-        Ok(Store { pool, kind })
+        Ok(Store { pool, kind, migration_locks: Default::default() })
     }
 
     /// The engine behind this store.

@@ -1,8 +1,13 @@
 //! The record of owners' schema migrations on their project databases.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::db::DbKind;
 use crate::error::insert_error;
 use crate::{Store, StoreError, now_ms};
 
@@ -42,7 +47,49 @@ fn from_row(row: &AnyRow) -> Result<ProjectMigration, StoreError> {
     })
 }
 
+/// The in-process half of the migration locks, by project.
+pub(crate) type Locks = Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
+
+/// Held while a project's migrations are applied or rolled back, so that
+/// two owners' requests cannot both run the same `up` or `down` script: one
+/// at a time per project on this host (an in-process lock) and, on
+/// PostgreSQL, across every host sharing the control plane (a
+/// transaction-scoped advisory lock, released when this is dropped).
+pub struct MigrationLock {
+    _local: tokio::sync::OwnedMutexGuard<()>,
+    _shared: Option<sqlx::Transaction<'static, sqlx::Any>>,
+}
+
+/// The advisory-lock key of a project's migrations: the same on every host.
+fn advisory_key(project: &str) -> i64 {
+    let digest = Sha256::digest(format!("magflock:project-migrations:{project}"));
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
 impl Store {
+    /// Waits for the project's migration lock; see [`MigrationLock`].
+    pub async fn lock_project_migrations(&self, project: &str) -> Result<MigrationLock, StoreError> {
+        let local = {
+            let mut locks = self.migration_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            locks.entry(project.to_owned()).or_default().clone()
+        };
+        let local = local.lock_owned().await;
+        let shared = match self.kind {
+            DbKind::Sqlite => None,
+            DbKind::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(advisory_key(project))
+                    .execute(&mut *tx)
+                    .await?;
+                Some(tx)
+            }
+        };
+        Ok(MigrationLock { _local: local, _shared: shared })
+    }
+
     /// The project's migrations in the order they were applied.
     pub async fn list_project_migrations(&self, project: &str) -> Result<Vec<ProjectMigration>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM project_migrations WHERE project_id = $1 ORDER BY seq");
