@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::db::{DbKind, Sql};
+use crate::db::{Sql, values_list};
 use crate::{
     NewViolation, Store, StoreError, UsageEntry, UsageFilter, UsageRecord, UsageSummary, Violation,
     ViolationFilter, clamp_limit, now_ms,
@@ -90,28 +90,7 @@ impl Store {
                  endpoint, method, status, outcome, fuel_used, wall_time_us, peak_memory_bytes, \
                  host_calls, bytes_in, bytes_out, db_rows, db_time_us, created_at) VALUES ",
             );
-            for row in 0..chunk.len() {
-                if row > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push('(');
-                for col in 0..USAGE_COLUMNS_PER_ROW {
-                    if col > 0 {
-                        sql.push_str(", ");
-                    }
-                    match self.kind {
-                        // Anonymous: the driver looks each numbered (`$n`)
-                        // parameter up by name, a scan of all of them, so a
-                        // 1 088-parameter statement cost quadratic time.
-                        DbKind::Sqlite => sql.push('?'),
-                        DbKind::Postgres => {
-                            sql.push('$');
-                            sql.push_str(&(row * USAGE_COLUMNS_PER_ROW + col + 1).to_string());
-                        }
-                    }
-                }
-                sql.push(')');
-            }
+            sql.push_str(&values_list(self.kind, chunk.len(), USAGE_COLUMNS_PER_ROW));
             sql.push_str(" ON CONFLICT (request_id) DO NOTHING");
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for r in chunk {

@@ -12,7 +12,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
-pub use sql::Sql;
+pub use sql::{Sql, values_list};
 
 /// How long a SQLite connection waits for a lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -69,3 +69,43 @@ impl Sql {
         query
     }
 }
+
+/// The `VALUES` list of a multi-row INSERT: `rows` groups of `columns`
+/// placeholders. Anonymous (`?`) on SQLite, whose driver looks each numbered
+/// parameter up by name, a scan of all of them (a 1 000-parameter statement
+/// cost quadratic time); numbered on PostgreSQL, which has no other kind.
+pub fn values_list(kind: super::DbKind, rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..columns {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            match kind {
+                super::DbKind::Sqlite => sql.push('?'),
+                super::DbKind::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(row * columns + col + 1).to_string());
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_list;
+    use crate::db::DbKind;
+
+    #[test]
+    fn values_lists_number_placeholders_on_postgres_only() {
+        assert_eq!(values_list(DbKind::Sqlite, 2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(values_list(DbKind::Postgres, 2, 2), "($1, $2), ($3, $4)");
+    }
+}

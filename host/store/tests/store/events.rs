@@ -110,3 +110,24 @@ async fn events_list_and_purge(store: &Store) -> Result<(), StoreError> {
     Ok(())
 }
 both_engines!(events_list_and_purge);
+
+/// A batch larger than one INSERT statement holds is stored whole, every
+/// event with a delivery per subscriber; a batch with a duplicate id is
+/// refused whole.
+async fn large_batches_are_stored_whole(store: &Store) -> Result<(), StoreError> {
+    store.create_project("demo").await?;
+    let batch: Vec<NewEvent> = (0..150).map(|i| event(&format!("e{i:03}"), "demo", "db.changes")).collect();
+    store.publish_events(&batch, &subs(&["realtime", "audit"])).await?;
+    let listed = store.list_events("demo", &EventFilter { limit: Some(1000), ..Default::default() }).await?;
+    assert_eq!(listed.len(), 150);
+    assert!(listed.iter().all(|(_, deliveries)| deliveries.len() == 2));
+    assert_eq!(store.claim_deliveries(60_000, 1000).await?.len(), 300);
+
+    let mut again: Vec<NewEvent> = (150..220).map(|i| event(&format!("e{i:03}"), "demo", "t")).collect();
+    again.push(event("e000", "demo", "t"));
+    assert!(matches!(store.publish_events(&again, &subs(&["realtime"])).await, Err(StoreError::Conflict(_))));
+    let listed = store.list_events("demo", &EventFilter { limit: Some(1000), ..Default::default() }).await?;
+    assert_eq!(listed.len(), 150, "nothing of the refused batch is stored");
+    Ok(())
+}
+both_engines!(large_batches_are_stored_whole);
