@@ -78,6 +78,10 @@ pub enum InstallError {
     InvalidName(String),
     #[error("extension {name}@{version}: {what}")]
     HostLimit { name: String, version: String, what: String },
+    #[error(
+        "the dependency graph reaches more than {limit} extensions; this host resolves at most that many at once"
+    )]
+    GraphTooLarge { limit: usize },
     #[error("{0}")]
     Resolve(magflock_resolver::Failure),
     #[error("the plan needs these capabilities approved: {}", approval_list(.0))]
@@ -106,6 +110,7 @@ impl InstallError {
             InstallError::UnknownCapability(_) => "unknown_capability",
             InstallError::InvalidName(_) => "invalid_name",
             InstallError::HostLimit { .. } => "host_limit_exceeded",
+            InstallError::GraphTooLarge { .. } => "dependency_graph_too_large",
             InstallError::Resolve(f) => f.code(),
             InstallError::ApprovalRequired(_) => "approval_required",
             InstallError::Registry(e) => e.code(),

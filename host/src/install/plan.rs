@@ -129,9 +129,7 @@ async fn registry_index(
                 continue;
             }
             if seen.len() > MAX_INDEX_EXTENSIONS {
-                return Err(InstallError::Registry(RegistryClientError::NoMatchingVersion(format!(
-                    "the dependency graph reaches more than {MAX_INDEX_EXTENSIONS} extensions"
-                ))));
+                return Err(InstallError::GraphTooLarge { limit: MAX_INDEX_EXTENSIONS });
             }
             let info = match client.extension(&name).await {
                 Ok(info) => info,
