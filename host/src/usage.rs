@@ -3,13 +3,16 @@
 //! Usage records are batched (one transaction per batch, idempotent on the
 //! request id) by a background writer; violations are written at once. When
 //! the store is down, both are kept in memory and retried, up to a bound.
+//!
+//! Recording a call only appends to a shared buffer: the writer is woken by
+//! its interval, or early when a full batch is waiting, not once per call.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// Usage records buffered while the store is unreachable; past this the
 /// oldest are dropped and counted (bounded memory beats an OOM kill).
@@ -55,15 +58,33 @@ pub struct ViolationEvent {
 }
 
 enum Msg {
-    Usage(UsageEvent),
     Violation(ViolationEvent),
     Flush(oneshot::Sender<()>),
+}
+
+/// Usage records not yet taken by the writer, and the writer's early
+/// wake-up.
+#[derive(Default)]
+struct Recorded {
+    /// Each record with the time it was recorded (ms since the epoch).
+    events: Mutex<Vec<(i64, UsageEvent)>>,
+    full: Notify,
+}
+
+impl Recorded {
+    /// Moves the waiting records, as rows, to the writer's queue.
+    fn move_into(&self, usage: &mut VecDeque<magflock_store::UsageRecord>) {
+        // A panic elsewhere cannot leave the list half-changed: take it anyway.
+        let taken = std::mem::take(&mut *self.events.lock().unwrap_or_else(PoisonError::into_inner));
+        usage.extend(taken.iter().map(|(at, e)| to_row(*at, e)));
+    }
 }
 
 /// The sending side, held by the runtime.
 #[derive(Clone)]
 pub struct UsageSink {
     tx: mpsc::UnboundedSender<Msg>,
+    recorded: Arc<Recorded>,
     pending: Arc<AtomicU64>,
 }
 
@@ -73,13 +94,21 @@ impl UsageSink {
     pub fn start(store: Arc<magflock_store::Store>, interval: Duration) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let pending = Arc::new(AtomicU64::new(0));
-        tokio::spawn(writer(store, rx, interval, pending.clone()));
-        Self { tx, pending }
+        let recorded = Arc::new(Recorded::default());
+        tokio::spawn(writer(store, rx, recorded.clone(), interval, pending.clone()));
+        Self { tx, recorded, pending }
     }
 
     pub fn record(&self, e: UsageEvent) {
         self.pending.fetch_add(1, Ordering::Relaxed);
-        let _ = self.tx.send(Msg::Usage(e));
+        let waiting = {
+            let mut events = self.recorded.events.lock().unwrap_or_else(PoisonError::into_inner);
+            events.push((crate::now_ms(), e));
+            events.len()
+        };
+        if waiting == BATCH {
+            self.recorded.full.notify_one();
+        }
     }
 
     pub fn violation(&self, v: ViolationEvent) {
@@ -102,7 +131,7 @@ impl UsageSink {
     }
 }
 
-fn to_row(e: &UsageEvent) -> magflock_store::UsageRecord {
+fn to_row(created_at: i64, e: &UsageEvent) -> magflock_store::UsageRecord {
     let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     magflock_store::UsageRecord {
         request_id: e.request_id.clone(),
@@ -121,7 +150,7 @@ fn to_row(e: &UsageEvent) -> magflock_store::UsageRecord {
         bytes_out: i(e.bytes_out),
         db_rows: i(e.db_rows),
         db_time_us: i(e.db_time_us),
-        created_at: crate::now_ms(),
+        created_at,
     }
 }
 
@@ -142,6 +171,7 @@ fn to_violation(v: &ViolationEvent) -> magflock_store::NewViolation {
 async fn writer(
     store: Arc<magflock_store::Store>,
     mut rx: mpsc::UnboundedReceiver<Msg>,
+    recorded: Arc<Recorded>,
     interval: Duration,
     pending: Arc<AtomicU64>,
 ) {
@@ -154,13 +184,32 @@ async fn writer(
     loop {
         let closed = tokio::select! {
             msg = rx.recv() => match msg {
-                Some(Msg::Usage(e)) => { usage.push_back(to_row(&e)); false }
                 // Violations are written at once, not on the next tick.
-                Some(Msg::Violation(v)) => { violations.push_back(to_violation(&v)); drain(&store, &mut usage, &mut violations, &pending, true).await; false }
-                Some(Msg::Flush(w)) => { waiters.push(w); drain(&store, &mut usage, &mut violations, &pending, false).await; false }
+                Some(Msg::Violation(v)) => {
+                    violations.push_back(to_violation(&v));
+                    drain(&store, &mut usage, &mut violations, &pending, true).await;
+                    false
+                }
+                // Everything recorded before the flush was asked for is in
+                // the buffer by now.
+                Some(Msg::Flush(w)) => {
+                    waiters.push(w);
+                    recorded.move_into(&mut usage);
+                    drain(&store, &mut usage, &mut violations, &pending, false).await;
+                    false
+                }
                 None => true,
             },
-            _ = tick.tick() => { drain(&store, &mut usage, &mut violations, &pending, false).await; false }
+            () = recorded.full.notified() => {
+                recorded.move_into(&mut usage);
+                drain(&store, &mut usage, &mut violations, &pending, false).await;
+                false
+            }
+            _ = tick.tick() => {
+                recorded.move_into(&mut usage);
+                drain(&store, &mut usage, &mut violations, &pending, false).await;
+                false
+            }
         };
         while usage.len() > MAX_BUFFERED {
             usage.pop_front();
@@ -177,6 +226,7 @@ async fn writer(
             let _ = w.send(());
         }
         if closed {
+            recorded.move_into(&mut usage);
             drain(&store, &mut usage, &mut violations, &pending, false).await;
             return;
         }
@@ -219,6 +269,77 @@ async fn drain(
                 metrics::gauge!("magflock_usage_buffered").set(usage.len() as f64);
                 return;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: usize) -> UsageEvent {
+        UsageEvent {
+            request_id: format!("req-{n}"),
+            project: "demo".into(),
+            extension: "hello".into(),
+            version: "1.0.0".into(),
+            endpoint: "/".into(),
+            method: "GET".into(),
+            status: 200,
+            outcome: "ok",
+            fuel_used: 1,
+            wall_time_us: 1,
+            peak_memory_bytes: 1,
+            host_calls: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            db_rows: 0,
+            db_time_us: 0,
+        }
+    }
+
+    async fn rows(store: &magflock_store::Store) -> Vec<magflock_store::UsageEntry> {
+        let filter = magflock_store::UsageFilter {
+            project_id: "demo".into(),
+            limit: Some(10_000),
+            ..Default::default()
+        };
+        store.query_usage(&filter).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn records_are_written_at_a_flush_with_the_time_they_were_recorded() {
+        let store = Arc::new(magflock_store::Store::connect("sqlite::memory:").await.unwrap());
+        store.create_project("demo").await.unwrap();
+        let sink = UsageSink::start(store.clone(), Duration::from_secs(3600));
+        let before = crate::now_ms();
+        for n in 0..3 {
+            sink.record(event(n));
+        }
+        assert_eq!(sink.pending(), 3);
+        sink.flush().await;
+        let written = rows(&store).await;
+        assert_eq!((written.len(), sink.pending()), (3, 0));
+        assert!(
+            written.iter().all(|r| r.record.created_at >= before && r.record.created_at <= crate::now_ms())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_is_written_before_the_interval() {
+        let store = Arc::new(magflock_store::Store::connect("sqlite::memory:").await.unwrap());
+        store.create_project("demo").await.unwrap();
+        // An interval far longer than the test, whose first tick (at once)
+        // passes before anything is recorded: only the early wake-up writes.
+        let sink = UsageSink::start(store.clone(), Duration::from_secs(3600));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for n in 0..BATCH {
+            sink.record(event(n));
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while rows(&store).await.len() < BATCH {
+            assert!(std::time::Instant::now() < deadline, "a full batch waited for the interval");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }

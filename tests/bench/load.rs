@@ -152,3 +152,13 @@ pub fn clock_ticks_per_second() -> u64 {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(100)
 }
+
+/// Engine settings of a host under benchmark, from the environment:
+/// `MAGFLOCK_BENCH_POOL_INSTANCES` (a smaller pool lets the host run under
+/// an instruction profiler, whose address space cannot hold the default
+/// pool's reservation).
+pub fn engine_settings(config: &mut magflock_host::config::HostConfig) {
+    if let Some(n) = std::env::var("MAGFLOCK_BENCH_POOL_INSTANCES").ok().and_then(|v| v.parse().ok()) {
+        config.engine.pool_instances = n;
+    }
+}

@@ -215,11 +215,7 @@ async fn serve_maggate(data_dir: std::path::PathBuf) -> anyhow::Result<()> {
     }
     let url = magflock_host::cli::sqlite_url(&data_dir);
     let mut config = HostConfig::new(data_dir, url, "bench-admin".to_owned());
-    // A smaller pool lets the host run under an instruction profiler, whose
-    // address space cannot hold the default pool's reservation.
-    if let Some(n) = std::env::var("MAGFLOCK_BENCH_POOL_INSTANCES").ok().and_then(|v| v.parse().ok()) {
-        config.engine.pool_instances = n;
-    }
+    load::engine_settings(&mut config);
     let state = AppState::start(config).await?;
 
     let publisher = magflock_tests::Publisher::generate();

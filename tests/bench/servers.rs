@@ -77,11 +77,7 @@ pub async fn start_host() -> anyhow::Result<(Arc<AppState>, String, tempfile::Te
     let url = magflock_host::cli::sqlite_url(dir.path());
     let token = format!("admin-{}", uuid::Uuid::new_v4().simple());
     let mut config = HostConfig::new(dir.path().to_path_buf(), url, token);
-    // A smaller pool lets the host run under an instruction profiler, whose
-    // address space cannot hold the default pool's reservation.
-    if let Some(n) = std::env::var("MAGFLOCK_BENCH_POOL_INSTANCES").ok().and_then(|v| v.parse().ok()) {
-        config.engine.pool_instances = n;
-    }
+    crate::load::engine_settings(&mut config);
     let state = AppState::start(config).await?;
 
     let publisher = magflock_tests::Publisher::generate();
