@@ -16,8 +16,7 @@ macro_rules! suite_tests {
             #[test]
             fn $name() {
                 let Some(db) = $make else {
-                    eprintln!("skipped: MAGFLOCK_TEST_PG_URL is not set");
-                    return;
+                    panic!("MAGFLOCK_TEST_PG_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL");
                 };
                 common::suite::$name(&common::Fx::new(&db));
             }
