@@ -82,10 +82,18 @@ pub async fn open(
         WorkerChecker::current_exe().into_diagnostic().wrap_err("locating the magflock binary")?;
     checker.timeout = check_timeout;
     checker.memory_bytes = check_memory_bytes;
-    magflock_registry_server::Registry::open(config, Arc::new(checker))
+    let registry = magflock_registry_server::Registry::open(config, Arc::new(checker))
         .await
-        .map_err(|e| miette!("opening the registry: {e}"))
+        .map_err(|e| miette!("opening the registry: {e}"))?;
+    // The registry's own bound is the safety net behind the worker's
+    // deadline: it must never cut a longer configured check short.
+    let outer = registry.check_timeout().max(check_timeout + CHECK_OUTER_MARGIN);
+    Ok(registry.with_check_timeout(outer))
 }
+
+/// How much longer than the worker's deadline the registry waits for a
+/// check: time to kill the worker and read its answer.
+const CHECK_OUTER_MARGIN: Duration = Duration::from_secs(30);
 
 fn registry_config(
     data_dir: PathBuf,
@@ -139,5 +147,20 @@ pub async fn run(cmd: RegistryCommand) -> miette::Result<()> {
             crate::component_check::run_worker(&limits, args.memory_bytes, args.cpu_seconds)
                 .map_err(|e| miette::miette!("component check worker: {e}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_long_check_deadline_raises_the_registry_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = || registry_config(dir.path().to_path_buf(), None, "admin".to_owned());
+        let short = open(config(), Duration::from_secs(60), 1 << 30).await.unwrap();
+        assert_eq!(short.check_timeout(), magflock_registry_server::publish::CHECK_OUTER_TIMEOUT);
+        let long = open(config(), Duration::from_secs(600), 1 << 30).await.unwrap();
+        assert_eq!(long.check_timeout(), Duration::from_secs(600) + CHECK_OUTER_MARGIN);
     }
 }
