@@ -61,20 +61,11 @@ async fn call(
     method: reqwest::Method,
     path: &str,
     body: Option<serde_json::Value>,
+    what: &str,
 ) -> Result<serde_json::Value> {
     let url = format!("{}/v1/projects/{}/{path}", t.host.trim_end_matches('/'), t.project);
-    let mut req = reqwest::Client::new().request(method, &url).bearer_auth(&t.token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.map_err(|e| miette!("cannot reach the host at {}: {e}", t.host))?;
-    let ok = resp.status().is_success();
-    let value: serde_json::Value = resp.json().await.unwrap_or_default();
-    if !ok {
-        let text = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-        return Err(miette!("{} [{}]", text("detail"), text("code")));
-    }
-    Ok(value)
+    let resp = super::remote::send(method, &url, &t.token, body.as_ref(), what).await?;
+    Ok(resp.json().await.unwrap_or_default())
 }
 
 pub async fn run(cmd: DbCommand) -> Result<()> {
@@ -90,11 +81,12 @@ pub async fn run(cmd: DbCommand) -> Result<()> {
                     .ok_or_else(|| miette!("give the migration a --name"))?,
             };
             let body = serde_json::json!({ "name": name, "up": read(&args.up)?, "down": read(&args.down)? });
-            let m = call(&args.target, reqwest::Method::POST, "migrations", Some(body)).await?;
+            let what = format!("applying {name}");
+            let m = call(&args.target, reqwest::Method::POST, "migrations", Some(body), &what).await?;
             println!("applied {} (#{}, checksum {})", name, m["seq"], m["checksum"].as_str().unwrap_or(""));
         }
         DbCommand::Status(t) => {
-            let list = call(&t, reqwest::Method::GET, "migrations", None).await?;
+            let list = call(&t, reqwest::Method::GET, "migrations", None, "listing migrations").await?;
             let list = list.as_array().cloned().unwrap_or_default();
             if list.is_empty() {
                 println!("no migrations in project {}", t.project);
@@ -111,7 +103,9 @@ pub async fn run(cmd: DbCommand) -> Result<()> {
         }
         DbCommand::Rollback(args) => {
             let body = serde_json::json!({ "name": args.name });
-            let m = call(&args.target, reqwest::Method::POST, "migrations/rollback", Some(body)).await?;
+            let m =
+                call(&args.target, reqwest::Method::POST, "migrations/rollback", Some(body), "rolling back")
+                    .await?;
             println!("rolled back {}", m["name"].as_str().unwrap_or(""));
         }
     }

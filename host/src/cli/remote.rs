@@ -63,6 +63,27 @@ async fn problem(what: &str, resp: reqwest::Response) -> miette::Report {
     }
 }
 
+/// Sends a request with `token` (and `body` as JSON) to a host or registry.
+/// An answer that is not a success becomes the service's problem, prefixed
+/// with `what` (the person's intent: "installing hello ^1").
+pub(super) async fn send(
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<&serde_json::Value>,
+    what: &str,
+) -> Result<reqwest::Response> {
+    let mut req = reqwest::Client::new().request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        req = req.json(body);
+    }
+    let resp = req.send().await.map_err(|e| miette!("{what}: cannot reach {url}: {e}"))?;
+    if !resp.status().is_success() {
+        return Err(problem(what, resp).await);
+    }
+    Ok(resp)
+}
+
 pub async fn publish(args: PublishArgs) -> Result<()> {
     let bytes = std::fs::read(&args.package)
         .into_diagnostic()
@@ -117,16 +138,8 @@ async fn plan(args: &InstallArgs) -> Result<()> {
         "install": [{ "name": args.name, "version": args.version, "allow_downgrade": args.allow_downgrade }],
         "approve": { args.name.clone(): args.approve },
     });
-    let resp = reqwest::Client::new()
-        .post(&url)
-        .bearer_auth(&args.token)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| miette!("cannot reach the host at {}: {e}", args.host))?;
-    if !resp.status().is_success() {
-        return Err(problem(&format!("planning {} {}", args.name, args.version), resp).await);
-    }
+    let what = format!("planning {} {}", args.name, args.version);
+    let resp = send(reqwest::Method::POST, &url, &args.token, Some(&body), &what).await?;
     let plan: serde_json::Value = resp.json().await.into_diagnostic()?;
     let steps = plan["steps"].as_array().cloned().unwrap_or_default();
     if steps.is_empty() {
@@ -162,18 +175,10 @@ pub async fn install(args: InstallArgs) -> Result<()> {
         "installing {} {} (resolving, downloading, verifying, compiling)",
         args.name, args.version
     ));
-    let resp = reqwest::Client::new()
-        .post(&url)
-        .bearer_auth(&args.token)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| miette!("cannot reach the host at {}: {e}", args.host));
+    let what = format!("installing {} {}", args.name, args.version);
+    let resp = send(reqwest::Method::POST, &url, &args.token, Some(&body), &what).await;
     pb.finish_and_clear();
     let resp = resp?;
-    if !resp.status().is_success() {
-        return Err(problem(&format!("installing {} {}", args.name, args.version), resp).await);
-    }
     let status = resp.status();
     let report: serde_json::Value = resp.json().await.into_diagnostic()?;
     let inst = &report["installation"];
