@@ -95,7 +95,7 @@ pub async fn open(
 /// check: time to kill the worker and read its answer.
 const CHECK_OUTER_MARGIN: Duration = Duration::from_secs(30);
 
-fn registry_config(
+pub(super) fn registry_config(
     data_dir: PathBuf,
     database_url: Option<String>,
     admin_token: String,

@@ -127,12 +127,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let registry_port = args.registry_port.unwrap_or_else(|| args.port.saturating_add(1));
     let registry_dir = data_dir.join("registry");
     let registry = super::registry::open(
-        magflock_registry_server::RegistryConfig::new(
-            registry_dir.clone(),
-            String::new(),
-            admin_token.clone(),
-            crate::config::HOST_API_VERSION,
-        ),
+        super::registry::registry_config(registry_dir.clone(), None, admin_token.clone()),
         crate::component_check::DEFAULT_CHECK_TIMEOUT,
         crate::component_check::DEFAULT_CHECK_MEMORY_BYTES,
     )
