@@ -118,8 +118,9 @@ pub fn is_valid_slug(s: &str) -> bool {
         && !s.contains("--")
 }
 
-/// Now, in unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
+/// Now, in unix milliseconds: the clock of every stored timestamp (the host
+/// and the registry use this one too).
+pub fn now_ms() -> i64 {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }

@@ -15,8 +15,6 @@ mod model;
 mod publishers;
 mod versions;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 pub use magflock_store::db::DbKind;
 use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
@@ -74,11 +72,7 @@ impl RegistryStore {
     }
 }
 
-/// Now, in unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-}
+pub(crate) use magflock_store::now_ms;
 
 /// A listing's row count: the default when unset, at least 1, at most [`MAX_LIMIT`].
 pub(crate) fn clamp_limit(limit: Option<u32>) -> i64 {
