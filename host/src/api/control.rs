@@ -289,10 +289,7 @@ async fn install_extension(
                 "with a JSON body, `approve` and `allow_downgrade` go in the body",
             ));
         }
-        let range = req.version.as_deref().unwrap_or("*");
-        let range: semver::VersionReq = range.parse().map_err(|e| {
-            ApiError::bad_request("invalid_version_range", format!("version range `{range}`: {e}"))
-        })?;
+        let range = super::plans::version_range(&req.name, req.version.as_deref())?;
         let options = install::InstallOptions {
             allow_downgrade: req.allow_downgrade,
             ..install::InstallOptions::new(&req.approve, ADMIN)

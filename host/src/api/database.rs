@@ -66,11 +66,16 @@ async fn run_owner_sql(
     match dbs.owner_execute(&project, &body.sql).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(DatabaseError::Sql { code, message }) => {
-            let detail = if code.is_empty() { message } else { format!("{message} (SQLSTATE {code})") };
-            Err(ApiError::bad_request("sql_failed", detail))
+            Err(ApiError::bad_request("sql_failed", sql_detail(&code, message)))
         }
         Err(e) => Err(ApiError::internal(&e)),
     }
+}
+
+/// A database's refusal as a person reads it, with its SQLSTATE when the
+/// engine gave one.
+pub(super) fn sql_detail(sqlstate: &str, message: String) -> String {
+    if sqlstate.is_empty() { message } else { format!("{message} (SQLSTATE {sqlstate})") }
 }
 
 /// The project's query policy.

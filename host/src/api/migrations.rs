@@ -74,7 +74,7 @@ fn check_sql(what: &str, sql: &str) -> Result<(), ApiError> {
 fn sql_failure(code: &'static str, what: &str, e: DatabaseError) -> ApiError {
     match e {
         DatabaseError::Sql { code: state, message } => {
-            let detail = if state.is_empty() { message } else { format!("{message} (SQLSTATE {state})") };
+            let detail = super::database::sql_detail(&state, message);
             ApiError::bad_request(code, format!("{what}: {detail}; nothing was changed"))
         }
         e => ApiError::internal(&e),

@@ -74,12 +74,7 @@ fn requests(body: &PlanRequest) -> Result<Vec<magflock_resolver::Request>, ApiEr
             format!("at most {MAX_PLAN_REQUESTS} requests per plan"),
         ));
     }
-    let range = |v: &VersionedRequest| -> Result<semver::VersionReq, ApiError> {
-        let text = v.version.as_deref().unwrap_or("*");
-        text.parse().map_err(|e| {
-            ApiError::bad_request("invalid_version_range", format!("{}: version range `{text}`: {e}", v.name))
-        })
-    };
+    let range = |v: &VersionedRequest| version_range(&v.name, v.version.as_deref());
     let mut out = Vec::with_capacity(n);
     for v in &body.install {
         out.push(magflock_resolver::Request::Install {
@@ -153,4 +148,13 @@ async fn apply_changes(
     let created = plan::apply(&state, &project, planned, &body.approve, "admin").await?;
     out["installations"] = serde_json::json!(created);
     Ok(Json(out).into_response())
+}
+
+/// The version range a request names (`*` when it names none), or
+/// `invalid_version_range` naming the extension.
+pub(super) fn version_range(name: &str, text: Option<&str>) -> Result<semver::VersionReq, ApiError> {
+    let text = text.unwrap_or("*");
+    text.parse().map_err(|e| {
+        ApiError::bad_request("invalid_version_range", format!("{name}: version range `{text}`: {e}"))
+    })
 }
