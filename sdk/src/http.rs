@@ -252,17 +252,27 @@ fn read_body(body: IncomingBody) -> Result<Vec<u8>, ReadError> {
             Err(StreamError::LastOperationFailed(_)) => return Err(ReadError::Unreadable),
         }
     }
-    // The stream is a child of the body and must go first.
+    // The stream is a child of the body and must go first. Dropping the body
+    // ends it; trailers are not read, so `finish` (and its future-trailers
+    // resource) is not imported at all: fewer imports make every instance
+    // cheaper to create.
     drop(stream);
-    drop(IncomingBody::finish(body));
+    drop(body);
     Ok(bytes)
 }
 
 fn write_response(response: Response, response_out: ResponseOutparam) {
     let Response { status, headers, body } = response;
+    // `from-list` only, also for the empty list: the `fields` constructor
+    // would be one more import to wire into every instance.
     let (status, headers, body) = match Fields::from_list(&headers) {
         Ok(fields) => (status, fields, body),
-        Err(_) => (500, Fields::new(), b"the extension returned an invalid header\n".to_vec()),
+        Err(_) => match Fields::from_list(&[]) {
+            Ok(empty) => (500, empty, b"the extension returned an invalid header\n".to_vec()),
+            // Not reachable (an empty list is always valid); the host then
+            // reports that no response was set.
+            Err(_) => return,
+        },
     };
     let outgoing = OutgoingResponse::new(headers);
     if outgoing.set_status_code(status).is_err() {
