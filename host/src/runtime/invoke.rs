@@ -104,28 +104,13 @@ impl Runtime {
 
         let Ok(permit) = loaded.in_flight.clone().try_acquire_owned() else {
             let outcome = Outcome::ConcurrencyLimit;
-            self.record(loaded, &request_id, endpoint, &method, outcome, &meter, started, bytes_in, 0);
-            self.violation(loaded, &request_id, outcome, Some(loaded.limits.concurrency as i64), None);
+            self.finish_call(loaded, &request_id, endpoint, &method, outcome, &meter, started, [bytes_in, 0]);
             return Invocation { request_id, outcome, response: None };
         };
 
         let (outcome, response) = self.run_handler(loaded, request, &meter, &request_id).await;
         drop(permit);
         let bytes_out = response.as_ref().map_or(0, |r| r.body().len() as u64);
-        let outcome = if outcome == Outcome::Ok && meter.memory_refused_at.load(Ordering::Relaxed) > 0 {
-            // The guest survived a refused growth: the call is fine, but the
-            // refusal is still a violation.
-            self.violation(
-                loaded,
-                &request_id,
-                Outcome::MemoryLimit,
-                Some(loaded.limits.memory_bytes as i64),
-                Some(Meter::get(&meter.memory_refused_at) as i64),
-            );
-            outcome
-        } else {
-            outcome
-        };
         self.finish_call(
             loaded,
             &request_id,
@@ -454,11 +439,16 @@ impl Runtime {
         started: Instant,
         [bytes_in, bytes_out]: [u64; 2],
     ) {
-        self.record(loaded, request_id, endpoint, method, outcome, meter, started, bytes_in, bytes_out);
+        self.record(loaded, request_id, endpoint, method, outcome, meter, started, [bytes_in, bytes_out]);
         self.call_violations(loaded, request_id, meter);
         if outcome.is_violation() {
             let (limit, actual) = limit_and_actual(loaded, outcome, meter, started);
             self.violation(loaded, request_id, outcome, limit, actual);
+        } else if meter.memory_refused_at.load(Ordering::Relaxed) > 0 {
+            // The guest survived a refused growth: the call ended without a
+            // limit outcome, but the refusal is still a violation.
+            let (limit, actual) = limit_and_actual(loaded, Outcome::MemoryLimit, meter, started);
+            self.violation(loaded, request_id, Outcome::MemoryLimit, limit, actual);
         }
     }
 
@@ -472,8 +462,7 @@ impl Runtime {
         outcome: Outcome,
         meter: &Meter,
         started: Instant,
-        bytes_in: u64,
-        bytes_out: u64,
+        [bytes_in, bytes_out]: [u64; 2],
     ) {
         if outcome == Outcome::Ok {
             loaded.metrics.ok.increment(1);
@@ -566,6 +555,7 @@ fn limit_and_actual(
             (Some(l.memory_bytes as i64), Some(Meter::get(&meter.memory_refused_at) as i64))
         }
         Outcome::ResponseTooLarge => (Some(MAX_RESPONSE_BYTES as i64), None),
+        Outcome::ConcurrencyLimit => (Some(i64::from(l.concurrency)), None),
         _ => (None, None),
     }
 }
