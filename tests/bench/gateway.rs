@@ -23,8 +23,7 @@
 mod load;
 mod servers;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use load::{Counts, Target};
@@ -107,31 +106,15 @@ struct Server {
 
 impl Server {
     fn spawn(kind: &'static str) -> anyhow::Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["serve", kind])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-        let (mut url, mut key) = (None, None);
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
-            match line.split_once(' ') {
-                Some(("url", u)) => url = Some(u.to_owned()),
-                Some(("key", k)) => key = Some(k.to_owned()),
-                _ if line == "ready" => break,
-                _ => {}
-            }
-        }
-        let url = url.ok_or_else(|| anyhow::anyhow!("the {kind} server did not start"))?;
+        let (child, info) = load::spawn_child(&[kind])?;
+        let url = info.get("url").ok_or_else(|| anyhow::anyhow!("the {kind} server did not start"))?;
         let target = match kind {
             "gateway" => {
-                let key = key.ok_or_else(|| anyhow::anyhow!("the gateway printed no API key"))?;
+                let key = info.get("key").ok_or_else(|| anyhow::anyhow!("the gateway printed no API key"))?;
                 let path = format!("/x/{}/{}/", servers::PROJECT, servers::EXTENSION);
-                Target::new(&url, &path, Some(&key), servers::BODY)?
+                Target::new(url, &path, Some(key), servers::BODY)?
             }
-            _ => Target::new(&url, "/", None, servers::BODY)?,
+            _ => Target::new(url, "/", None, servers::BODY)?,
         };
         Ok(Self { kind, child, target })
     }
@@ -143,17 +126,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // Closing stdin asks the child to exit; kill it if it does not.
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        load::stop_child(&mut self.child);
     }
 }
 

@@ -162,3 +162,62 @@ pub fn engine_settings(config: &mut magflock_host::config::HostConfig) {
         config.engine.pool_instances = n;
     }
 }
+
+/// In a benchmark's child server: exits the process when the parent closes
+/// the child's stdin (or dies).
+pub fn exit_when_stdin_closes() {
+    std::thread::spawn(|| {
+        use std::io::BufRead as _;
+        let mut line = String::new();
+        let stdin = std::io::stdin();
+        let mut lock = stdin.lock();
+        while matches!(lock.read_line(&mut line), Ok(n) if n > 0) {
+            line.clear();
+        }
+        std::process::exit(0);
+    });
+}
+
+/// In the parent: asks a child server to exit by closing its stdin, and
+/// kills it if it has not within 5 s.
+pub fn stop_child(child: &mut std::process::Child) {
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// In the parent: starts this benchmark binary again as `serve <args>` and
+/// reads what the child announces (`url ...`, `key ...`) until it prints
+/// `ready`.
+pub fn spawn_child(
+    args: &[&str],
+) -> anyhow::Result<(std::process::Child, std::collections::HashMap<String, String>)> {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut info = std::collections::HashMap::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        if line == "ready" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(' ') {
+            info.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    Ok((child, info))
+}

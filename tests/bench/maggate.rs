@@ -26,9 +26,8 @@
 mod load;
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Duration;
 
 use load::Target;
 use magflock_host::config::HostConfig;
@@ -138,24 +137,7 @@ struct Server {
 
 impl Server {
     fn spawn(name: &'static str, args: &[&str]) -> anyhow::Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .arg("serve")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-        let mut info = HashMap::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
-            if line == "ready" {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(' ') {
-                info.insert(k.to_owned(), v.to_owned());
-            }
-        }
+        let (child, info) = load::spawn_child(args)?;
         anyhow::ensure!(info.contains_key("url"), "the {name} server did not start");
         Ok(Self { name, child, info })
     }
@@ -163,32 +145,13 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // Closing stdin asks the child to exit; kill it if it does not.
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        load::stop_child(&mut self.child);
     }
 }
 
 /// The child side: `serve maggate <data-dir>` or `serve native <db-file>`.
 fn serve(args: &[String]) -> anyhow::Result<()> {
-    // Exit when the parent closes our stdin (or dies).
-    std::thread::spawn(|| {
-        let mut line = String::new();
-        let stdin = std::io::stdin();
-        let mut lock = stdin.lock();
-        while matches!(lock.read_line(&mut line), Ok(n) if n > 0) {
-            line.clear();
-        }
-        std::process::exit(0);
-    });
+    load::exit_when_stdin_closes();
     let (kind, path) = match args {
         [k, p] => (k.as_str(), std::path::PathBuf::from(p)),
         _ => anyhow::bail!("usage: serve maggate <data-dir> | serve native <db-file>"),

@@ -6,7 +6,6 @@
 //! `ready` on stdout, serves until its stdin is closed, and exits.
 
 use std::convert::Infallible;
-use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -37,16 +36,7 @@ pub fn hello_component() -> PathBuf {
 
 /// Runs the child side: `serve gateway|raw|native`.
 pub fn serve(kind: &str) -> anyhow::Result<()> {
-    // Exit when the parent closes our stdin (or dies).
-    std::thread::spawn(|| {
-        let mut line = String::new();
-        let stdin = std::io::stdin();
-        let mut lock = stdin.lock();
-        while matches!(lock.read_line(&mut line), Ok(n) if n > 0) {
-            line.clear();
-        }
-        std::process::exit(0);
-    });
+    crate::load::exit_when_stdin_closes();
     // The same runtime `magflock serve` runs on (`#[tokio::main]`: one
     // worker per core).
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
