@@ -12,6 +12,14 @@ async fn post(host: &TestHost, path: &str, body: Value) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// The statuses of requests sent all at once, in ascending order.
+async fn sorted_statuses(requests: impl Iterator<Item = impl Future<Output = (u16, Value)>>) -> Vec<u16> {
+    let mut statuses: Vec<u16> =
+        futures::future::join_all(requests).await.into_iter().map(|(s, _)| s).collect();
+    statuses.sort_unstable();
+    statuses
+}
+
 /// Whether owner SQL touching `todos` works (the table exists).
 async fn todos_exists(host: &TestHost) -> bool {
     let (status, _) =
@@ -113,16 +121,10 @@ on_both_databases!(concurrent_requests_run_each_script_once, |host: TestHost| as
         "down": "DROP TABLE IF EXISTS notes; INSERT INTO runs (script) VALUES ('down');",
     });
     let applies = (0..6).map(|_| post(&host, "/v1/projects/demo/migrations", m2.clone()));
-    let mut statuses: Vec<u16> =
-        futures::future::join_all(applies).await.into_iter().map(|(s, _)| s).collect();
-    statuses.sort_unstable();
-    assert_eq!(statuses, [201, 409, 409, 409, 409, 409]);
+    assert_eq!(sorted_statuses(applies).await, [201, 409, 409, 409, 409, 409]);
     let rollbacks =
         (0..6).map(|_| post(&host, "/v1/projects/demo/migrations/rollback", json!({"name": "0002_notes"})));
-    let mut statuses: Vec<u16> =
-        futures::future::join_all(rollbacks).await.into_iter().map(|(s, _)| s).collect();
-    statuses.sort_unstable();
-    assert_eq!(statuses, [200, 404, 404, 404, 404, 404]);
+    assert_eq!(sorted_statuses(rollbacks).await, [200, 404, 404, 404, 404, 404]);
     // A unique index over the scripts' rows exists only if each ran once.
     let (status, body) = post(
         &host,
