@@ -8,13 +8,15 @@
 //! serving installations (activate, upgrade, rollback, uninstall).
 //!
 //! **Delivery** is at least once. `publish` stores the event and one
-//! delivery per subscriber in one transaction ([`magflock_store::Store::publish_event`]).
+//! delivery per subscriber in one transaction ([`magflock_store::Store::publish_events`]).
 //! The dispatcher leases due deliveries from the store, runs each
 //! subscriber's `on-event` in a fresh instance under its limits (a metered
 //! invocation with its usage record), and finishes the delivery: delivered,
 //! retried later with exponential backoff, or `dead` after its last
 //! attempt ([`RetryPolicy`]). A delivery whose subscriber has gone (uninstalled, or
-//! its new version no longer subscribes) is `dropped`. Leases make this safe
+//! its new version no longer subscribes, as the control plane records it) is
+//! `dropped`; one whose subscriber serves but not on this host is handed back
+//! for a host that serves it. Leases make this safe
 //! with several hosts on one control plane, and a host that dies mid-delivery
 //! loses nothing: its lease runs out and the delivery is claimed again.
 //! Events carry a stable id so handlers can make a redelivery harmless.
@@ -52,6 +54,10 @@ const POLL: Duration = Duration::from_millis(500);
 pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How often old events are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// How long a delivery handed back waits before it is due again: one this
+/// host could not run for want of a slot, or whose subscriber serves on
+/// another host only. Without it the same host would claim it again at once.
+const HANDED_BACK_DELAY: Duration = Duration::from_secs(1);
 
 /// The subscription index and the store events go to.
 pub struct EventBus {
@@ -84,15 +90,9 @@ impl EventBus {
     }
 
     /// The extensions of `project` subscribed to `topic`.
-    pub fn subscribers(&self, project: &str, topic: &str) -> Vec<String> {
+    fn subscribers(&self, project: &str, topic: &str) -> Vec<String> {
         let Ok(map) = self.subscriptions.read() else { return Vec::new() };
         map.get(project).and_then(|t| t.get(topic)).map(|s| s.iter().cloned().collect()).unwrap_or_default()
-    }
-
-    /// Whether `extension` in `project` is subscribed to `topic` now.
-    pub fn is_subscribed(&self, project: &str, topic: &str, extension: &str) -> bool {
-        let Ok(map) = self.subscriptions.read() else { return false };
-        map.get(project).and_then(|t| t.get(topic)).is_some_and(|s| s.contains(extension))
     }
 
     /// Stores `events` (all of one project and topic) with a delivery for
@@ -151,7 +151,7 @@ pub async fn dispatch(runtime: Weak<Runtime>, bus: Arc<EventBus>, retry: RetryPo
                     let Some(rt) = runtime.upgrade() else {
                         // The host is going away: hand the leases back.
                         for c in &claimed {
-                            let _ = bus.store.release_delivery(c).await;
+                            let _ = bus.store.release_delivery(c, None).await;
                         }
                         return;
                     };
@@ -191,29 +191,58 @@ pub async fn dispatch(runtime: Weak<Runtime>, bus: Arc<EventBus>, retry: RetryPo
     while running.join_next().await.is_some() {}
 }
 
+/// Whether the control plane has `extension` serving in `project` with a
+/// subscription to `topic`, whichever host loaded it.
+async fn serves_elsewhere(
+    store: &Store,
+    project: &str,
+    extension: &str,
+    topic: &str,
+) -> Result<bool, StoreError> {
+    let Some(inst) = store.get_installation(project, extension).await? else { return Ok(false) };
+    if inst.state != magflock_store::InstallationState::Active
+        || !inst.approved_capabilities.iter().any(|c| c == magflock_registry::Capability::Events.as_str())
+    {
+        return Ok(false);
+    }
+    Ok(magflock_registry::Manifest::from_toml_str(&inst.manifest)
+        .is_ok_and(|m| m.events().is_some_and(|g| g.subscribes(topic))))
+}
+
+/// Hands a delivery back to be claimed again after [`HANDED_BACK_DELAY`].
+async fn hand_back(bus: &EventBus, claimed: &ClaimedDelivery, why: &str) {
+    let not_before = now_ms() + HANDED_BACK_DELAY.as_millis() as i64;
+    if let Err(e) = bus.store.release_delivery(claimed, Some(not_before)).await {
+        tracing::warn!(event = %claimed.event.id, extension = %claimed.extension, error = %e, %why,
+            "delivery not handed back; it is claimed again when its lease runs out");
+    }
+}
+
 /// Runs one claimed delivery and records how it ended.
 async fn deliver(rt: &Arc<Runtime>, bus: &EventBus, retry: RetryPolicy, claimed: ClaimedDelivery) {
     let ev = &claimed.event;
-    let subscribed = bus.is_subscribed(&ev.project_id, &ev.topic, &claimed.extension);
-    let loaded = rt.get(&ev.project_id, &claimed.extension).filter(|_| subscribed);
+    let loaded = rt.get(&ev.project_id, &claimed.extension).filter(|l| l.subscribes(&ev.topic));
     let result = match loaded {
-        None => DeliveryResult::Dropped {
-            reason: format!(
-                "{} is no longer installed in {} with a subscription to {}",
-                claimed.extension, ev.project_id, ev.topic
-            ),
+        // Not serving here: gone only if the control plane says so; another
+        // host may serve it, or this one may load it yet.
+        None => match serves_elsewhere(&bus.store, &ev.project_id, &claimed.extension, &ev.topic).await {
+            Ok(false) => DeliveryResult::Dropped {
+                reason: format!(
+                    "{} is no longer installed in {} with a subscription to {}",
+                    claimed.extension, ev.project_id, ev.topic
+                ),
+            },
+            Ok(true) => return hand_back(bus, &claimed, "the subscriber serves on another host").await,
+            Err(e) => {
+                return hand_back(bus, &claimed, &format!("the subscriber could not be looked up: {e}"))
+                    .await;
+            }
         },
         Some(loaded) => {
             let attempt = u32::try_from(claimed.attempt).unwrap_or(u32::MAX);
             match rt.invoke_event(&loaded, ev, attempt, SLOT_WAIT).await {
                 Ok(()) => DeliveryResult::Delivered,
-                Err(EventFailure::Busy) => {
-                    if let Err(e) = bus.store.release_delivery(&claimed).await {
-                        tracing::warn!(event = %ev.id, extension = %claimed.extension, error = %e,
-                            "busy delivery not handed back; it is claimed again when its lease runs out");
-                    }
-                    return;
-                }
+                Err(EventFailure::Busy) => return hand_back(bus, &claimed, "no concurrency slot").await,
                 Err(EventFailure::Failed(why)) if claimed.attempt >= retry.max_attempts => {
                     DeliveryResult::Dead { error: why }
                 }

@@ -388,3 +388,33 @@ on_both_databases!(a_subscriber_must_export_the_event_handler, |host: TestHost| 
     assert_eq!(body["code"], "no_event_handler", "{body}");
     assert!(body["detail"].as_str().unwrap().contains("t.one"), "{body}");
 });
+
+/// Two hosts on one control plane: host B has none of the project's
+/// packages, so it cannot run the subscriber. A delivery B claims must go
+/// back for a host that serves the subscriber, not be dropped as if the
+/// subscriber were uninstalled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_without_the_subscriber_hands_its_deliveries_back() {
+    let a = TestHost::start_with(Db::Postgres, |c| c.deliver_events = false).await;
+    let demo = a.project("demo").await;
+    install(&a, "demo", manifest("pub", &["t.one"], &[], "record", None)).await;
+    install(&a, "demo", manifest("sub", &[], &["t.one"], "record", None)).await;
+    let shared = a.state.config.database_url.clone();
+    let b = TestHost::start_with(Db::Postgres, move |c| c.database_url = shared).await;
+    assert!(b.state.runtime.get("demo", "sub").is_none(), "host B must not serve the subscriber");
+
+    let (status, id) = publish(&a, "demo", &demo, "pub", "t.one", b"{}").await;
+    assert_eq!(status, 201, "{id}");
+    // Host B polls every 500 ms; a dropped delivery would show within a second.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(delivery_states(&event(&a, "demo", &id).await), [("sub".into(), "pending".into(), 0)]);
+    b.stop().await;
+
+    let a = a.restart_with(|c| c.deliver_events = true).await;
+    let got = eventually(20, "delivery by host A", || async {
+        let s = seen(&a, "demo", &demo, "sub").await;
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    assert_eq!(got[0][0], id);
+}

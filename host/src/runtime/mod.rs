@@ -101,6 +101,12 @@ impl Loaded {
             _ => &[],
         }
     }
+
+    /// Whether this installation receives `topic` (see [`Loaded::subscriptions`]).
+    pub fn subscribes(&self, topic: &str) -> bool {
+        self.grants.granted.contains(&Capability::Events)
+            && self.manifest.events().is_some_and(|g| g.subscribes(topic))
+    }
 }
 
 /// Why a component could not be prepared to run.

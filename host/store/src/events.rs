@@ -313,15 +313,22 @@ impl Store {
     }
 
     /// Hands a claimed delivery back without counting the attempt (the host
-    /// is shutting down, or could not run it for a reason of its own).
-    pub async fn release_delivery(&self, claimed: &ClaimedDelivery) -> Result<(), StoreError> {
+    /// is shutting down, or could not run it for a reason of its own), due
+    /// again at `not_before` (ms) when given, else when it was due.
+    pub async fn release_delivery(
+        &self,
+        claimed: &ClaimedDelivery,
+        not_before: Option<i64>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE event_deliveries SET lease_until = NULL, attempts = attempts - 1 \
+            "UPDATE event_deliveries SET lease_until = NULL, attempts = attempts - 1, \
+             next_attempt_at = COALESCE($4, next_attempt_at) \
              WHERE event_id = $1 AND extension = $2 AND state = 'pending' AND lease_until = $3",
         )
         .bind(&claimed.event.id)
         .bind(&claimed.extension)
         .bind(claimed.lease_until)
+        .bind(not_before)
         .execute(&self.pool)
         .await?;
         Ok(())

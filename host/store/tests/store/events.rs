@@ -76,7 +76,7 @@ async fn expired_leases_are_taken_over(store: &Store) -> Result<(), StoreError> 
     let fresh = store.claim_deliveries(60_000, 10).await?.pop().expect("present");
     assert_eq!(fresh.attempt, 2);
     assert!(!store.finish_delivery(&stale, &DeliveryResult::Delivered).await?);
-    store.release_delivery(&fresh).await?;
+    store.release_delivery(&fresh, None).await?;
     let again = store.claim_deliveries(60_000, 10).await?.pop().expect("present");
     assert_eq!(again.attempt, 2);
     assert!(store.finish_delivery(&again, &DeliveryResult::Dropped { reason: "uninstalled".into() }).await?);
