@@ -191,8 +191,9 @@ impl ProjectDatabases {
     }
 
     /// Forgets an installation at uninstall: on PostgreSQL its role is
-    /// dropped and its connections closed; SQLite keeps nothing per
-    /// installation. The project's tables and rows stay.
+    /// dropped and its connections closed. On SQLite there is nothing here
+    /// to forget: its idle connections belong to the installation's
+    /// `DbCtx` and close with it. The project's tables and rows stay.
     pub async fn drop_installation(&self, project: &str, extension: &str) -> Result<(), DatabaseError> {
         check_project(project)?;
         match &self.backend {

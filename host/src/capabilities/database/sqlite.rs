@@ -344,12 +344,18 @@ impl Pooled {
             deadline: Instant::now(),
             cancel: Arc::new(AtomicBool::new(true)),
         }));
-        let state = call.clone();
+        let (state, own) = (call.clone(), host.clone());
         conn.progress_handler(
             PROGRESS_OPS,
-            Some(move || match state.lock() {
-                Ok(c) => c.cancel.load(Ordering::Acquire) || Instant::now() >= c.deadline,
-                Err(_) => true,
+            // The host's own statement (the schema cookie at checkout) runs
+            // before the next call's state is set: the finished call's
+            // cancel flag must not interrupt it.
+            Some(move || {
+                !own.load(Ordering::Acquire)
+                    && match state.lock() {
+                        Ok(c) => c.cancel.load(Ordering::Acquire) || Instant::now() >= c.deadline,
+                        Err(_) => true,
+                    }
             }),
         )
         .map_err(failed)?;
@@ -738,7 +744,38 @@ mod tests {
         let g = grant(DatabaseAccess::Read, &["todos"]);
         let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
         let call = Call { sql: sql.into(), params: vec![], returns_rows: true, limits: limits(60_000) };
+        let started = Instant::now();
         let (r, _) = Idle::default().run(&path, &g, 0, &call, &Arc::new(AtomicBool::new(true)));
         assert!(matches!(r, Err(Failure::Timeout)));
+        // Stopped by the flag, not by the 60 s deadline.
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_finished_calls_cancel_flag_does_not_cost_its_connection() {
+        // Every call's flag is set once it ends (`CancelOnDrop`); the next
+        // checkout reads the schema cookie before the next call's state is
+        // set. `total_changes()` is per connection: a reopened one says 0.
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let g = grant(DatabaseAccess::ReadWrite, &["todos"]);
+        let idle = Idle::default();
+        let ended = |sql: &str, rows: bool| {
+            let call = Call { sql: sql.into(), params: vec![], returns_rows: rows, limits: limits(2000) };
+            let cancel = Arc::new(AtomicBool::new(false));
+            let out = idle.run(&path, &g, 0, &call, &cancel).0;
+            cancel.store(true, Ordering::Release);
+            out
+        };
+        assert!(ended("INSERT INTO todos (title) VALUES ('c')", false).is_ok());
+        for i in 0..500 {
+            let Ok(Output::Rows(r)) = ended("SELECT total_changes()", true) else {
+                panic!("call {i} failed")
+            };
+            assert!(
+                matches!(r.rows[0][0], wit::Value::Integer(n) if n >= 1),
+                "call {i} ran on a new connection"
+            );
+        }
     }
 }
