@@ -288,7 +288,7 @@ impl Ctx<'_> {
         }
         let Some(resolution) = prefer.resolution else {
             let inserted = self.query(&self.builder().insert(&columns, rows, None)?)?;
-            let failed = self.publish("INSERT", inserted.rows.iter().map(|r| (Some(r.as_slice()), None)));
+            let failed = self.publish(inserted.rows.iter().map(|r| ("INSERT", Some(r.as_slice()), None)));
             let mut resp = self.write_response(201, inserted.rows, "*/*")?;
             if failed > 0 {
                 resp = resp.with_header(EVENTS_FAILED_HEADER, failed.to_string());
@@ -350,15 +350,10 @@ impl Ctx<'_> {
         };
         let st = self.builder().insert(columns, rows, Some((&key, resolution)))?;
         let written = self.query(&st)?;
-        let mut failed = 0;
-        for r in &written.rows {
-            failed += match existing.get(&row_key(r)) {
-                Some(old) => {
-                    self.publish("UPDATE", std::iter::once((Some(r.as_slice()), Some(old.as_slice()))))
-                }
-                None => self.publish("INSERT", std::iter::once((Some(r.as_slice()), None))),
-            };
-        }
+        let failed = self.publish(written.rows.iter().map(|r| match existing.get(&row_key(r)) {
+            Some(old) => ("UPDATE", Some(r.as_slice()), Some(old.as_slice())),
+            None => ("INSERT", Some(r.as_slice()), None),
+        }));
         let mut resp = self.write_response(201, written.rows, "*/*")?;
         if failed > 0 {
             resp = resp.with_header(EVENTS_FAILED_HEADER, failed.to_string());
@@ -440,14 +435,11 @@ impl Ctx<'_> {
         let old_rows = old.unwrap_or_default();
         let by_key: HashMap<String, &Vec<Value>> = old_rows.iter().map(|r| (key(r), r)).collect();
         let lone_pair = old_rows.len() == 1 && updated.rows.len() == 1;
-        let failed = self.publish(
-            "UPDATE",
-            updated.rows.iter().map(|r| {
-                let old = by_key.get(&key(r)).map(|o| o.as_slice());
-                let old = old.or_else(|| lone_pair.then(|| old_rows[0].as_slice()));
-                (Some(r.as_slice()), old)
-            }),
-        );
+        let failed = self.publish(updated.rows.iter().map(|r| {
+            let old = by_key.get(&key(r)).map(|o| o.as_slice());
+            let old = old.or_else(|| lone_pair.then(|| old_rows[0].as_slice()));
+            ("UPDATE", Some(r.as_slice()), old)
+        }));
         let range = content_range(0, updated.rows.len(), None);
         let mut resp = self.write_response(200, updated.rows, &range)?;
         if failed > 0 {
@@ -483,7 +475,7 @@ impl Ctx<'_> {
             })
             .unzip();
         let failed = self
-            .publish("UPDATE", new.iter().zip(&old).map(|(n, o)| (Some(n.as_slice()), Some(o.as_slice()))));
+            .publish(new.iter().zip(&old).map(|(n, o)| ("UPDATE", Some(n.as_slice()), Some(o.as_slice()))));
         let range = content_range(0, new.len(), None);
         let mut resp = self.write_response(200, new, &range)?;
         if failed > 0 {
@@ -502,7 +494,7 @@ impl Ctx<'_> {
             }
         }
         let deleted = self.query(&st)?;
-        let failed = self.publish("DELETE", deleted.rows.iter().map(|r| (None, Some(r.as_slice()))));
+        let failed = self.publish(deleted.rows.iter().map(|r| ("DELETE", None, Some(r.as_slice()))));
         let range = content_range(0, deleted.rows.len(), None);
         let mut resp = self.write_response(200, deleted.rows, &range)?;
         if failed > 0 {
@@ -542,12 +534,11 @@ impl Ctx<'_> {
         Ok(resp)
     }
 
-    /// Publish one change event per row, in one batch; returns how many the
-    /// bus refused (all of them or none).
+    /// Publish one change event per row (`op`, new row, old row), in one
+    /// batch; returns how many the bus refused (all of them or none).
     fn publish<'r>(
         &self,
-        op: &str,
-        rows: impl Iterator<Item = (Option<&'r [Value]>, Option<&'r [Value]>)>,
+        rows: impl Iterator<Item = (&'static str, Option<&'r [Value]>, Option<&'r [Value]>)>,
     ) -> usize {
         let all: Vec<Field> = self
             .table
@@ -558,7 +549,7 @@ impl Ctx<'_> {
             .collect();
         let render = |r: Option<&[Value]>| r.map_or(Json::Null, |r| full_row(self.table, &all, r));
         let payloads: Vec<Vec<u8>> = rows
-            .map(|(new, old)| {
+            .map(|(op, new, old)| {
                 json!({"table": self.table.name, "op": op, "new": render(new), "old": render(old)})
                     .to_string()
                     .into_bytes()

@@ -330,11 +330,14 @@ impl Database for PgDb {
 #[derive(Default)]
 pub struct Recorder {
     pub events: RefCell<Vec<(String, serde_json::Value)>>,
+    /// How many `publish` calls (batches) were made.
+    pub batches: std::cell::Cell<usize>,
     pub fail: bool,
 }
 
 impl Events for Recorder {
     fn publish(&self, topic: &str, payloads: Vec<Vec<u8>>) -> Result<(), String> {
+        self.batches.set(self.batches.get() + 1);
         if self.fail {
             return Err("the bus is down".into());
         }

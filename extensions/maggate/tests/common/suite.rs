@@ -591,6 +591,7 @@ pub fn upsert_merges_or_ignores_duplicates(fx: &Fx) {
     );
     let events = fx.published();
     assert_eq!(events.len(), 2);
+    assert_eq!(fx.events.batches.get(), 1, "one batch per write");
     assert_eq!(
         (events[0]["op"].clone(), events[0]["old"]["title"].clone()),
         (json!("UPDATE"), json!("buy milk"))
