@@ -77,6 +77,7 @@ fn random_token() -> String {
 const TODOS_MIGRATION: &str = "0001_todos";
 
 async fn demo_todos(state: &AppState) -> Result<()> {
+    let _lock = state.store.lock_project_migrations(DEMO_PROJECT).await.map_err(|e| miette!("{e}"))?;
     let applied = state.store.list_project_migrations(DEMO_PROJECT).await.map_err(|e| miette!("{e}"))?;
     if applied.iter().any(|m| m.name == TODOS_MIGRATION && m.state == "applied") {
         return Ok(());

@@ -53,11 +53,13 @@ pub(crate) type Locks = Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>
 /// Held while a project's migrations are applied or rolled back, so that
 /// two owners' requests cannot both run the same `up` or `down` script: one
 /// at a time per project on this host (an in-process lock) and, on
-/// PostgreSQL, across every host sharing the control plane (a
-/// transaction-scoped advisory lock, released when this is dropped).
+/// PostgreSQL, across every host sharing the control plane (a session
+/// advisory lock on a connection of its own, taken out of the pool so a
+/// long migration does not hold one of the pool's; dropping it closes the
+/// connection, which releases the lock, also if the host dies).
 pub struct MigrationLock {
     _local: tokio::sync::OwnedMutexGuard<()>,
-    _shared: Option<sqlx::Transaction<'static, sqlx::Any>>,
+    _shared: Option<sqlx::AnyConnection>,
 }
 
 /// The advisory-lock key of a project's migrations: the same on every host.
@@ -79,12 +81,12 @@ impl Store {
         let shared = match self.kind {
             DbKind::Sqlite => None,
             DbKind::Postgres => {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                let mut conn = self.pool.acquire().await?.detach();
+                sqlx::query("SELECT pg_advisory_lock($1)")
                     .bind(advisory_key(project))
-                    .execute(&mut *tx)
+                    .execute(&mut conn)
                     .await?;
-                Some(tx)
+                Some(conn)
             }
         };
         Ok(MigrationLock { _local: local, _shared: shared })

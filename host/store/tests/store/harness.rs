@@ -65,6 +65,18 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Another store on the same database, as a second host would have:
+    /// its own pool and its own in-process state.
+    pub async fn another_store(&self) -> Store {
+        let url = match &self.cleanup {
+            Cleanup::Postgres { admin_url, database } => with_database(admin_url, database),
+            Cleanup::Sqlite(dir) => format!("sqlite://{}", dir.path().join("store.db").display()),
+        };
+        Store::connect(&url).await.expect("connect a second store")
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let Cleanup::Postgres { admin_url, database } = &self.cleanup else {

@@ -8,6 +8,7 @@ mod events;
 mod installations;
 mod keys;
 mod kv;
+mod migrations;
 mod plans;
 mod usage;
 
