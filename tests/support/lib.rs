@@ -138,7 +138,7 @@ impl TestHost {
             let _ = tx.send(());
         }
         if let Some(s) = self.server.take() {
-            let _ = s.await;
+            s.await.expect("the server task failed");
         }
     }
 
@@ -154,7 +154,7 @@ impl TestHost {
             let _ = tx.send(());
         }
         if let Some(s) = self.server.take() {
-            let _ = s.await;
+            s.await.expect("the server task failed");
         }
         let mut config = self.state.config.clone();
         tweak(&mut config);
@@ -257,7 +257,7 @@ impl TestHost {
         self.state.runtime.usage.flush().await;
         let v =
             self.get_json(&format!("/v1/projects/{project}/usage?extension={extension}&limit=1000")).await;
-        v.as_array().cloned().unwrap_or_default()
+        v.as_array().cloned().unwrap_or_else(|| panic!("usage is not a list: {v}"))
     }
 
     /// Violations of a project/extension, after flushing pending ones.
@@ -266,7 +266,7 @@ impl TestHost {
         let v = self
             .get_json(&format!("/v1/projects/{project}/violations?extension={extension}&limit=1000"))
             .await;
-        v.as_array().cloned().unwrap_or_default()
+        v.as_array().cloned().unwrap_or_else(|| panic!("violations are not a list: {v}"))
     }
 }
 

@@ -96,17 +96,26 @@ async fn events_list_and_purge(store: &Store) -> Result<(), StoreError> {
         Err(StoreError::Conflict(_))
     ));
     let all = store.list_events("demo", &EventFilter::default()).await?;
-    assert_eq!(all.len(), 2);
+    assert_eq!(all.iter().map(|(e, _)| e.id.as_str()).collect::<Vec<_>>(), ["e2", "e1"], "newest first");
     let a = store.list_events("demo", &EventFilter { topic: Some("a".into()), ..Default::default() }).await?;
     assert_eq!((a.len(), a[0].1.len()), (1, 1));
     let pending = store
         .list_events("demo", &EventFilter { delivery_state: Some("pending".into()), ..Default::default() })
         .await?;
-    assert_eq!(pending[0].0.id, "e1");
+    assert_eq!(pending.iter().map(|(e, _)| e.id.as_str()).collect::<Vec<_>>(), ["e1"]);
 
     assert_eq!(store.purge_events(i64::MAX).await?, 1);
     let left = store.list_events("demo", &EventFilter::default()).await?;
     assert_eq!(left.iter().map(|(e, _)| e.id.as_str()).collect::<Vec<_>>(), ["e1"]);
+
+    // Once its delivery is finished, e1 goes too, and its deliveries with it.
+    let claimed = store.claim_deliveries(60_000, 10).await?.pop().expect("e1's delivery");
+    assert!(store.finish_delivery(&claimed, &DeliveryResult::Delivered).await?);
+    assert_eq!(store.purge_events(i64::MAX).await?, 1);
+    let deliveries: i64 = sqlx::query_scalar("SELECT count(*) FROM event_deliveries WHERE event_id = 'e1'")
+        .fetch_one(store.pool())
+        .await?;
+    assert_eq!(deliveries, 0, "the purge leaves no delivery rows behind");
     Ok(())
 }
 both_engines!(events_list_and_purge);

@@ -59,14 +59,20 @@ impl Extension for EventsGuest {
             let topic = parts.next().unwrap_or_default();
             let n: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
             let batches: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+            // `keep-going`: try every batch even after a refusal.
+            let keep_going = parts.next() == Some("keep-going");
             let mut sent = 0;
             let mut first_error = String::from("null");
             for _ in 0..batches {
                 match events::publish_batch(topic, &vec![b"x".to_vec(); n]) {
                     Ok(ids) => sent += ids.len(),
                     Err(e) => {
-                        first_error = format!("\"{}\"", error_case(&e).0);
-                        break;
+                        if first_error == "null" {
+                            first_error = format!("\"{}\"", error_case(&e).0);
+                        }
+                        if !keep_going {
+                            break;
+                        }
                     }
                 }
             }
@@ -101,7 +107,9 @@ impl Extension for EventsGuest {
             event.attempt,
             String::from_utf8_lossy(&event.payload)
         );
-        kv::set(&format!("seen/{}", event.id), line).map_err(|e| format!("{e:?}"))?;
+        // One record per attempt that got here: a second delivery of the
+        // same event shows as a second line.
+        kv::set(&format!("seen/{}/{}", event.id, event.attempt), line).map_err(|e| format!("{e:?}"))?;
         if mode == "echo" {
             // The end of the loop is the host's hop limit: acknowledge
             // either way, so the refusal is not retried.

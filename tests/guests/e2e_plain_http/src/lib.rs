@@ -28,17 +28,11 @@ impl Guest for Plain {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         let found = matches!(request.method(), Method::Get)
             && request.path_with_query().as_deref().unwrap_or("/") == "/";
-        let (status, body): (u16, &[u8]) = if found {
-            (200, b"plain")
-        } else {
-            (404, b"not found")
-        };
+        let (status, body): (u16, &[u8]) = if found { (200, b"plain") } else { (404, b"not found") };
 
-        let headers = Fields::from_list(&[(
-            "content-type".to_string(),
-            b"text/plain; charset=utf-8".to_vec(),
-        )])
-        .unwrap();
+        let headers =
+            Fields::from_list(&[("content-type".to_string(), b"text/plain; charset=utf-8".to_vec())])
+                .unwrap();
         let response = OutgoingResponse::new(headers);
         response.set_status_code(status).unwrap();
         let outgoing_body = response.body().unwrap();

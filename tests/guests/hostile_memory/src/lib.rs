@@ -30,10 +30,7 @@ impl Extension for Memory {
                 }
             }
             "/grow" => {
-                let mb: usize = req
-                    .query_param("mb")
-                    .and_then(|mb| mb.parse().ok())
-                    .unwrap_or(1);
+                let mb: usize = req.query_param("mb").and_then(|mb| mb.parse().ok()).unwrap_or(1);
                 let mut block: Vec<u8> = Vec::new();
                 if block.try_reserve_exact(mb * MIB).is_err() {
                     return Response::json(507, r#"{"code":"allocation_failed"}"#);

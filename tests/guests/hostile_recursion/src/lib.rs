@@ -12,30 +12,13 @@ struct Recursion;
 /// so that stack overflows (wasmtime's `StackOverflow` trap) long before the
 /// 1 MiB stack in linear memory, which each level uses only a few bytes of.
 fn recurse(depth: u64) -> u64 {
-    let (a, b, c, d) = (
-        black_box(depth),
-        black_box(depth ^ 1),
-        black_box(depth ^ 2),
-        black_box(depth ^ 3),
-    );
-    let (e, f, g, h) = (
-        black_box(depth ^ 4),
-        black_box(depth ^ 5),
-        black_box(depth ^ 6),
-        black_box(depth ^ 7),
-    );
-    let (i, j, k, l) = (
-        black_box(depth ^ 8),
-        black_box(depth ^ 9),
-        black_box(depth ^ 10),
-        black_box(depth ^ 11),
-    );
-    let (m, n, o, p) = (
-        black_box(depth ^ 12),
-        black_box(depth ^ 13),
-        black_box(depth ^ 14),
-        black_box(depth ^ 15),
-    );
+    let (a, b, c, d) = (black_box(depth), black_box(depth ^ 1), black_box(depth ^ 2), black_box(depth ^ 3));
+    let (e, f, g, h) =
+        (black_box(depth ^ 4), black_box(depth ^ 5), black_box(depth ^ 6), black_box(depth ^ 7));
+    let (i, j, k, l) =
+        (black_box(depth ^ 8), black_box(depth ^ 9), black_box(depth ^ 10), black_box(depth ^ 11));
+    let (m, n, o, p) =
+        (black_box(depth ^ 12), black_box(depth ^ 13), black_box(depth ^ 14), black_box(depth ^ 15));
     if black_box(false) {
         return a;
     }
