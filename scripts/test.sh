@@ -15,9 +15,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/magflock/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 echo "==> toolchain"
+# The toolchain rust-toolchain.toml pins, installed explicitly (newer rustup
+# no longer installs it implicitly), then its targets: an already-installed
+# toolchain does not pick up targets added to the file later.
+rustup toolchain install
 rustup show active-toolchain
-# An already-installed toolchain does not pick up targets added to
-# rust-toolchain.toml later: add them explicitly.
 rustup target add wasm32-wasip2 wasm32-unknown-unknown >/dev/null
 
 echo "==> wasm components"
@@ -43,15 +45,19 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
 fi
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+  echo "error: @supabase/postgrest-js needs Node.js >= 20; this machine has $(node --version)" >&2
+  exit 1
+fi
 (cd extensions/maggate/compat && npm ci --silent --no-audit --no-fund)
 
 echo "==> build"
-cargo build --workspace --tests --bins
+cargo build --locked --workspace --tests --bins
 
 echo "==> tests"
 if cargo nextest --version >/dev/null 2>&1; then
   # One process per test: each host gets its own engine and address space.
-  cargo nextest run --workspace --no-fail-fast --failure-output final
+  cargo nextest run --locked --workspace --no-fail-fast --failure-output final
 else
-  cargo test --workspace --no-fail-fast
+  cargo test --locked --workspace --no-fail-fast
 fi

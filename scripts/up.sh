@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/magflock/target}"
+# The pinned toolchain (rust-toolchain.toml) and its wasm targets.
+rustup toolchain install
 rustup target add wasm32-wasip2 wasm32-unknown-unknown >/dev/null
 scripts/build-wasm.sh
-exec cargo run --bin magflock -- --log-format pretty up "$@"
+exec cargo run --locked --bin magflock -- --log-format pretty up "$@"
