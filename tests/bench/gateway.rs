@@ -17,7 +17,9 @@
 //! seconds per server (2), `MAGFLOCK_BENCH_CONNECTIONS` (16),
 //! `MAGFLOCK_BENCH_INSTANTIATIONS` (20000, after 1000 warm-up),
 //! `MAGFLOCK_BENCH_SKIP=load|instantiation`, `MAGFLOCK_BENCH_LOGGING=0` (the
-//! gateway child without the log subscriber `magflock serve` installs).
+//! gateway child without the log subscriber `magflock serve` installs),
+//! `MAGFLOCK_BENCH_POOL_INSTANCES` (the host's pool slots; a small pool lets
+//! the instantiation part run under valgrind).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod load;

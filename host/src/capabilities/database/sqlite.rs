@@ -23,9 +23,11 @@
 //! - a connection goes back to the idle list only when no transaction is
 //!   open on it and its call did not time out.
 //!
-//! Nothing a guest's statement can do outlives its call on a reused
-//! connection: settings (`PRAGMA`), attached databases, temporary objects
-//! and transactions are all refused by the authorizer.
+//! No setting (`PRAGMA`), attached database, temporary object or
+//! transaction outlives a call on a reused connection: the authorizer
+//! refuses them all. The connection's own counters (`last_insert_rowid()`,
+//! `changes()`, `total_changes()`) stay visible to later calls of the same
+//! installation.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
