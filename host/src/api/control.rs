@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::ADMIN;
 use super::auth::require_admin;
 use super::problem::{ApiError, Problem};
 use crate::install;
@@ -21,9 +22,6 @@ use crate::state::AppState;
 
 type S = State<Arc<AppState>>;
 type ApiResult<T> = Result<T, ApiError>;
-
-/// The actor named in the audit log for admin-token calls.
-const ADMIN: &str = "admin";
 
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()

@@ -114,12 +114,12 @@ async fn set_policy(
         max_rows: as_i64(policy.max_rows),
         max_bytes: as_i64(policy.max_bytes),
     };
-    state.store.set_query_policy(&project, stored, "admin").await?;
+    state.store.set_query_policy(&project, stored, super::ADMIN).await?;
     dbs.set_policy(&project, policy);
     state
         .store
         .audit(
-            "admin",
+            super::ADMIN,
             "database.policy",
             Some(&project),
             None,

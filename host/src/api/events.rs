@@ -148,7 +148,7 @@ async fn redeliver(
     state
         .store
         .audit(
-            "admin",
+            super::ADMIN,
             "event.redeliver",
             Some(&project),
             Some(&body.extension),

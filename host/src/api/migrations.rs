@@ -23,13 +23,12 @@ use super::problem::{ApiError, ApiJson, Problem};
 use crate::capabilities::database::DatabaseError;
 use crate::state::AppState;
 
+use super::ADMIN;
+
 type S = State<Arc<AppState>>;
 
 /// Longest migration name, in bytes.
 const MAX_MIGRATION_NAME: usize = 100;
-/// The actor recorded for admin-token calls.
-const ADMIN: &str = "admin";
-
 pub fn router() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new().routes(routes!(apply_migration, list_migrations)).routes(routes!(rollback_migration))
 }

@@ -26,6 +26,9 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
+/// The actor audit entries name for calls made with the admin token.
+pub(crate) const ADMIN: &str = "admin";
+
 #[derive(OpenApi)]
 #[openapi(
     info(

@@ -145,7 +145,7 @@ async fn apply_changes(
 ) -> Result<Response, ApiError> {
     let planned = checked_plan(&state, &headers, &project, &body).await?;
     let mut out = plan::plan_json(&planned.plan);
-    let created = plan::apply(&state, &project, planned, &body.approve, "admin").await?;
+    let created = plan::apply(&state, &project, planned, &body.approve, super::ADMIN).await?;
     out["installations"] = serde_json::json!(created);
     Ok(Json(out).into_response())
 }
