@@ -143,11 +143,11 @@ pub async fn dispatch(runtime: Weak<Runtime>, bus: Arc<EventBus>, retry: RetryPo
     loop {
         while running.try_join_next().is_some() {}
         let free = IN_FLIGHT.saturating_sub(running.len());
-        let mut claimed_any = false;
+        let mut claimed_all = false;
         if free > 0 {
             match bus.store.claim_deliveries(LEASE.as_millis() as i64, free as u32).await {
                 Ok(claimed) => {
-                    claimed_any = !claimed.is_empty();
+                    claimed_all = claimed.len() == free;
                     let Some(rt) = runtime.upgrade() else {
                         // The host is going away: hand the leases back.
                         for c in &claimed {
@@ -175,8 +175,8 @@ pub async fn dispatch(runtime: Weak<Runtime>, bus: Arc<EventBus>, retry: RetryPo
         if runtime.strong_count() == 0 {
             return;
         }
-        // More may be due right away when this round was full.
-        if claimed_any && running.len() < IN_FLIGHT {
+        // More may be due right away when this round took all it asked for.
+        if claimed_all && running.len() < IN_FLIGHT {
             continue;
         }
         tokio::select! {

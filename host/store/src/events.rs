@@ -169,13 +169,12 @@ const DELIVERY_ROWS_PER_STATEMENT: usize = 100;
 impl Store {
     /// Stores `events` with one pending delivery per extension in
     /// `subscribers` for each, due at once, in one transaction: all or
-    /// none. Returns the time they were stored (unix ms). `NotFound` when
-    /// the project does not exist.
+    /// none. `NotFound` when the project does not exist.
     pub async fn publish_events(
         &self,
         events: &[NewEvent],
         subscribers: &[String],
-    ) -> Result<i64, StoreError> {
+    ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         // Multi-row INSERTs, a chunk per statement: a 1 000-row MagGate
@@ -229,12 +228,7 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(now)
-    }
-
-    /// [`Store::publish_events`] for one event.
-    pub async fn publish_event(&self, event: &NewEvent, subscribers: &[String]) -> Result<i64, StoreError> {
-        self.publish_events(std::slice::from_ref(event), subscribers).await
+        Ok(())
     }
 
     /// Leases up to `limit` deliveries that are due (pending, retry time

@@ -13,6 +13,10 @@ fn event(id: &str, project: &str, topic: &str) -> NewEvent {
     }
 }
 
+async fn publish_one(store: &Store, event: &NewEvent, subscribers: &[String]) -> Result<(), StoreError> {
+    store.publish_events(std::slice::from_ref(event), subscribers).await
+}
+
 fn subs(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -21,7 +25,7 @@ fn subs(names: &[&str]) -> Vec<String> {
 /// claimed once while its lease runs, and finishing it is recorded.
 async fn events_are_claimed_once_and_finished(store: &Store) -> Result<(), StoreError> {
     store.create_project("demo").await?;
-    store.publish_event(&event("e1", "demo", "db.changes"), &subs(&["realtime", "audit"])).await?;
+    publish_one(store, &event("e1", "demo", "db.changes"), &subs(&["realtime", "audit"])).await?;
 
     let first = store.claim_deliveries(60_000, 10).await?;
     assert_eq!(first.len(), 2);
@@ -71,7 +75,7 @@ both_engines!(events_are_claimed_once_and_finished);
 /// finish; a released delivery does not count the attempt.
 async fn expired_leases_are_taken_over(store: &Store) -> Result<(), StoreError> {
     store.create_project("demo").await?;
-    store.publish_event(&event("e1", "demo", "t"), &subs(&["sub"])).await?;
+    publish_one(store, &event("e1", "demo", "t"), &subs(&["sub"])).await?;
     let stale = store.claim_deliveries(-1, 10).await?.pop().expect("present");
     let fresh = store.claim_deliveries(60_000, 10).await?.pop().expect("present");
     assert_eq!(fresh.attempt, 2);
@@ -88,13 +92,10 @@ both_engines!(expired_leases_are_taken_over);
 /// events still pending.
 async fn events_list_and_purge(store: &Store) -> Result<(), StoreError> {
     store.create_project("demo").await?;
-    assert!(matches!(store.publish_event(&event("x", "nope", "t"), &[]).await, Err(StoreError::NotFound(_))));
-    store.publish_event(&event("e1", "demo", "a"), &subs(&["s"])).await?;
-    store.publish_event(&event("e2", "demo", "b"), &[]).await?;
-    assert!(matches!(
-        store.publish_event(&event("e2", "demo", "b"), &[]).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(publish_one(store, &event("x", "nope", "t"), &[]).await, Err(StoreError::NotFound(_))));
+    publish_one(store, &event("e1", "demo", "a"), &subs(&["s"])).await?;
+    publish_one(store, &event("e2", "demo", "b"), &[]).await?;
+    assert!(matches!(publish_one(store, &event("e2", "demo", "b"), &[]).await, Err(StoreError::Conflict(_))));
     let all = store.list_events("demo", &EventFilter::default()).await?;
     assert_eq!(all.iter().map(|(e, _)| e.id.as_str()).collect::<Vec<_>>(), ["e2", "e1"], "newest first");
     let a = store.list_events("demo", &EventFilter { topic: Some("a".into()), ..Default::default() }).await?;
