@@ -201,12 +201,16 @@ impl PgDatabases {
             client
                 .batch_execute("SELECT pg_advisory_xact_lock(hashtext('magflock project database grants'))")
                 .await?;
+            // `RESET ALL` clears settings the role saved for itself
+            // (`ALTER ROLE CURRENT_USER SET ...` is open to any role), so
+            // they last until the next grant at most.
             client
                 .batch_execute(&format!(
                     "CREATE SCHEMA IF NOT EXISTS {s}; REVOKE ALL ON SCHEMA {s} FROM PUBLIC; \
                      DO $$ BEGIN CREATE ROLE {r}; EXCEPTION WHEN duplicate_object THEN NULL; END $$; \
                      ALTER ROLE {r} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION \
                        NOBYPASSRLS CONNECTION LIMIT {ROLE_CONNECTION_LIMIT} PASSWORD '{pw}'; \
+                     ALTER ROLE {r} RESET ALL; \
                      REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {r}; \
                      REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {r}; \
                      GRANT USAGE ON SCHEMA {s} TO {r}",
