@@ -26,7 +26,11 @@
 //! linker = "wasm-component-ld"
 //! ```
 //!
-//! then `cargo build --release --target wasm32-unknown-unknown`. Without
+//! then `cargo build --release --target wasm32-unknown-unknown`. Add
+//! `rustflags = ["-C", "link-arg=--initial-memory=2097152"]` there too: the
+//! SDK's allocator (feature `allocator`, on by default) then serves a
+//! request's allocations from the instance's initial memory, and a typical
+//! call never grows its memory (see [`alloc`](crate#the-allocator)). Without
 //! WASI's libc the component imports only what its code calls, which makes
 //! every instance cheaper to create (decision 015). Code that needs WASI
 //! (`std::time`, `std::env`, files) builds with `--target wasm32-wasip2`
@@ -36,6 +40,18 @@
 //! never calls [`kv`] does not import `magflock:ext/kv`, so its manifest need
 //! not declare the `kv` capability. The same holds for [`config`], [`database`],
 //! [`events`] and [`log`].
+
+//! # The allocator
+//!
+//! Every call gets a fresh instance, so the first allocation of every call
+//! used to grow linear memory, and the host had to change page protections
+//! twice per call (shrink the pooled slot back at instantiation, grow it
+//! again). For `wasm32-unknown-unknown` builds the SDK installs `dlmalloc`
+//! as the global allocator, which takes the free part of the initial memory
+//! (from `__heap_base` to `__heap_end`) as its first segment and grows
+//! memory only once that is used up. Rust's own allocator for this target
+//! ignores that space. `wasm32-wasip2` builds keep WASI libc's allocator,
+//! which already uses it.
 
 // The bindings are generated into this crate and the export macro expands in
 // the extension's crate; both name this crate by its absolute path.
@@ -49,6 +65,10 @@ pub mod kv;
 pub mod log;
 
 pub use http::{MAX_REQUEST_BODY_BYTES, Request, Response};
+
+#[cfg(all(feature = "allocator", target_arch = "wasm32", target_os = "unknown"))]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
 /// Everything an extension usually needs: `use magflock_sdk::prelude::*;`.
 pub mod prelude {
