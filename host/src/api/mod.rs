@@ -19,7 +19,7 @@ use axum::extract::State;
 use axum::http::{HeaderName, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -85,11 +85,25 @@ pub fn app(state: Arc<AppState>) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(x_request_id, RandomRequestId))
         // Request ids are the host's own: they key usage records, so a
         // client-supplied one is dropped before a fresh one is set.
         .layer(axum::middleware::map_request(drop_client_request_id))
         .with_state(state)
+}
+
+/// Request ids are random (version 4) UUIDs drawn from the thread's CSPRNG.
+/// tower-http's `MakeRequestUuid` draws each from the OS instead: one
+/// `getrandom` system call on every request.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut buf = uuid::Uuid::encode_buffer();
+        axum::http::HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf)).ok().map(RequestId::new)
+    }
 }
 
 async fn drop_client_request_id(mut req: Request<axum::body::Body>) -> Request<axum::body::Body> {

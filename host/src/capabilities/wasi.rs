@@ -50,9 +50,9 @@ impl HasData for HasIo {
 /// Adds the [`BASE_INTERFACES`] to `linker`.
 pub fn add_base_to_linker(l: &mut Linker<InvocationState>) -> wasmtime::Result<()> {
     type T = InvocationState;
-    p2::io::error::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
-    p2::io::poll::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
-    p2::io::streams::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
+    p2::io::error::add_to_linker::<T, HasIo>(l, |t| &mut t.table)?;
+    p2::io::poll::add_to_linker::<T, HasIo>(l, |t| &mut t.table)?;
+    p2::io::streams::add_to_linker::<T, HasIo>(l, |t| &mut t.table)?;
     p2::clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
     p2::clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
     p2::random::random::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;

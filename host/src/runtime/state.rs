@@ -18,7 +18,10 @@ const MAX_FIELD_BYTES: usize = 64 * 1024;
 
 /// Store data for one invocation.
 pub struct InvocationState {
-    wasi: WasiCtx,
+    /// Built on the guest's first WASI call: a component that imports no
+    /// WASI interface (first-party extensions, decision 015) never pays for
+    /// one (its clocks, stdio and a random generator seeded from the OS).
+    wasi: Option<WasiCtx>,
     http: WasiHttpCtx,
     hooks: DenyOutbound,
     pub(crate) table: ResourceTable,
@@ -36,14 +39,10 @@ pub struct InvocationState {
 
 impl InvocationState {
     pub fn new(grants: Arc<Grants>, memory_limit: u64, meter: Arc<Meter>, deadline: Instant) -> Self {
-        // No preopened directories, no environment, no arguments, no network:
-        // the base WASI context gives a language runtime clocks, randomness
-        // and empty stdio, nothing that reaches the host.
-        let wasi = WasiCtx::builder().build();
         let mut http = WasiHttpCtx::new();
         http.set_field_size_limit(MAX_FIELD_BYTES);
         Self {
-            wasi,
+            wasi: None,
             http,
             hooks: DenyOutbound,
             table: ResourceTable::new(),
@@ -59,7 +58,11 @@ impl InvocationState {
 
 impl WasiView for InvocationState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        // No preopened directories, no environment, no arguments, no network:
+        // the base WASI context gives a language runtime clocks, randomness
+        // and empty stdio, nothing that reaches the host.
+        let ctx = self.wasi.get_or_insert_with(|| WasiCtx::builder().build());
+        WasiCtxView { ctx, table: &mut self.table }
     }
 }
 
