@@ -3,22 +3,13 @@
 //! serves through the gateway, on both databases.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use magflock_tests::{TestHost, on_both_databases, wasm_dir};
-
-/// The `magflock` binary built next to this test (scripts/test.sh builds it).
-fn magflock() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join("magflock");
-    assert!(bin.exists(), "{} not built: run `cargo build --bins` (scripts/test.sh does)", bin.display());
-    bin
-}
+use magflock_tests::{TestHost, magflock_bin, on_both_databases, wasm_dir};
 
 fn run(args: &[&str], cwd: &Path) -> (bool, String, String) {
-    let out = Command::new(magflock()).args(args).current_dir(cwd).output().unwrap();
+    let out = Command::new(magflock_bin()).args(args).current_dir(cwd).output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -108,7 +99,7 @@ async fn up_serves_hello_in_the_demo_project_and_writes_up_json() {
     let (port, registry_port) = (free_port(), free_port());
     let wasm = wasm_dir();
     let start = || {
-        Command::new(magflock())
+        Command::new(magflock_bin())
             .args([
                 "up",
                 "--data-dir",

@@ -137,7 +137,7 @@ with_registry_on_both_databases!(
             "{steps}"
         );
         // The CLI prints the same explanation, with the code.
-        let out = std::process::Command::new(magflock_tests::registry::magflock_bin())
+        let out = std::process::Command::new(magflock_tests::magflock_bin())
             .args([
                 "install",
                 "rival",

@@ -3,7 +3,7 @@
 //! when they fail — leaving nothing half-applied — on both databases.
 #![allow(clippy::unwrap_used)]
 
-use magflock_tests::{TestHost, on_both_databases};
+use magflock_tests::{TestHost, magflock_bin, on_both_databases};
 use serde_json::{Value, json};
 
 async fn post(host: &TestHost, path: &str, body: Value) -> (u16, Value) {
@@ -103,12 +103,6 @@ on_both_databases!(a_failing_migration_leaves_nothing_applied, |host: TestHost| 
     assert_eq!((status, body["code"].as_str()), (400, Some("invalid_migration")), "{body}");
 });
 
-/// The `magflock` binary built next to the tests.
-fn magflock() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(std::path::Path::parent).unwrap().join("magflock")
-}
-
 on_both_databases!(concurrent_requests_run_each_script_once, |host: TestHost| async move {
     host.project("demo").await;
     let log = json!({
@@ -147,7 +141,7 @@ on_both_databases!(the_cli_migrates_shows_status_and_rolls_back, |host: TestHost
         .unwrap();
     std::fs::write(d.join("0001_todos.down.sql"), "DROP TABLE todos;").unwrap();
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(magflock())
+        let out = std::process::Command::new(magflock_bin())
             .args(args)
             .args(["--project", "demo", "--host", &host.url, "--token", &host.admin_token])
             .current_dir(d)

@@ -9,7 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use magflock_host::component_check::{CheckFailure, WorkerChecker};
-use magflock_tests::registry::{TestRegistry, magflock_bin};
+use magflock_tests::magflock_bin;
+use magflock_tests::registry::TestRegistry;
 use magflock_tests::{Publisher, TestHost, guest, wasm_dir, with_registry_on_both_databases};
 use serde_json::{Value, json};
 

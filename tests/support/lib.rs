@@ -13,6 +13,16 @@ use magflock_host::config::HostConfig;
 use magflock_host::state::AppState;
 use serde_json::Value;
 
+/// The `magflock` binary built next to the test executables (`cargo build
+/// --bins`, which scripts/test.sh runs).
+pub fn magflock_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join("magflock");
+    assert!(bin.exists(), "{} not built: run `cargo build --bins` (scripts/test.sh does)", bin.display());
+    bin
+}
+
 /// Where `scripts/build-wasm.sh` puts the built components.
 pub fn wasm_dir() -> PathBuf {
     match std::env::var_os("MAGFLOCK_WASM_DIR") {

@@ -2,24 +2,13 @@
 //! on a loopback port, checking components with the real worker (the
 //! `magflock` binary built next to the tests).
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use magflock_host::component_check::WorkerChecker;
 use magflock_registry_server::{Registry, RegistryConfig};
 use serde_json::Value;
 
-use crate::{Db, TestHost, fresh_pg_database};
-
-/// The `magflock` binary built next to the test executables (`cargo build
-/// --bins`, which scripts/test.sh runs).
-pub fn magflock_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join("magflock");
-    assert!(bin.exists(), "{} not built: run `cargo build --bins` (scripts/test.sh does)", bin.display());
-    bin
-}
+use crate::{Db, TestHost, fresh_pg_database, magflock_bin};
 
 /// A running registry.
 pub struct TestRegistry {

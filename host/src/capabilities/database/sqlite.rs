@@ -722,13 +722,16 @@ mod tests {
         assert!(changed, "the caller is told the schema changed");
     }
 
+    /// A statement that runs until it is interrupted.
+    const ENDLESS: &str =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+
     #[test]
     fn a_statement_past_its_deadline_is_interrupted() {
         let dir = tempfile::tempdir().unwrap();
         let path = db(&dir);
         let g = grant(DatabaseAccess::Read, &["todos"]);
-        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
-        let call = Call { sql: sql.into(), params: vec![], returns_rows: true, limits: limits(100) };
+        let call = Call { sql: ENDLESS.into(), params: vec![], returns_rows: true, limits: limits(100) };
         let idle = Idle::default();
         let started = Instant::now();
         let (r, _) = idle.run(&path, &g, 0, &call, &Arc::new(AtomicBool::new(false)));
@@ -744,8 +747,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = db(&dir);
         let g = grant(DatabaseAccess::Read, &["todos"]);
-        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
-        let call = Call { sql: sql.into(), params: vec![], returns_rows: true, limits: limits(60_000) };
+        let call = Call { sql: ENDLESS.into(), params: vec![], returns_rows: true, limits: limits(60_000) };
         let started = Instant::now();
         let (r, _) = Idle::default().run(&path, &g, 0, &call, &Arc::new(AtomicBool::new(true)));
         assert!(matches!(r, Err(Failure::Timeout)));
