@@ -200,13 +200,13 @@ async fn serves_elsewhere(
     topic: &str,
 ) -> Result<bool, StoreError> {
     let Some(inst) = store.get_installation(project, extension).await? else { return Ok(false) };
-    if inst.state != magflock_store::InstallationState::Active
-        || !inst.approved_capabilities.iter().any(|c| c == magflock_registry::Capability::Events.as_str())
-    {
+    if inst.state != magflock_store::InstallationState::Active {
         return Ok(false);
     }
+    let granted =
+        inst.approved_capabilities.iter().any(|c| c == magflock_registry::Capability::Events.as_str());
     Ok(magflock_registry::Manifest::from_toml_str(&inst.manifest)
-        .is_ok_and(|m| m.events().is_some_and(|g| g.subscribes(topic))))
+        .is_ok_and(|m| crate::runtime::receives(&m, granted, topic)))
 }
 
 /// Hands a delivery back to be claimed again after [`HANDED_BACK_DELAY`].

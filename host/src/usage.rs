@@ -168,6 +168,16 @@ fn to_violation(v: &ViolationEvent) -> magflock_store::NewViolation {
     }
 }
 
+/// Why the writer woke up.
+enum Wake {
+    Violation(ViolationEvent),
+    Flush(oneshot::Sender<()>),
+    /// A full batch is waiting, or the interval passed.
+    Batch,
+    /// Every sink is gone.
+    Closed,
+}
+
 async fn writer(
     store: Arc<magflock_store::Store>,
     mut rx: mpsc::UnboundedReceiver<Msg>,
@@ -182,35 +192,35 @@ async fn writer(
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let closed = tokio::select! {
+        let wake = tokio::select! {
             msg = rx.recv() => match msg {
-                // Violations are written at once, not on the next tick.
-                Some(Msg::Violation(v)) => {
-                    violations.push_back(to_violation(&v));
-                    drain(&store, &mut usage, &mut violations, &pending, true).await;
-                    false
-                }
-                // Everything recorded before the flush was asked for is in
-                // the buffer by now.
-                Some(Msg::Flush(w)) => {
-                    waiters.push(w);
-                    recorded.move_into(&mut usage);
-                    drain(&store, &mut usage, &mut violations, &pending, false).await;
-                    false
-                }
-                None => true,
+                Some(Msg::Violation(v)) => Wake::Violation(v),
+                Some(Msg::Flush(w)) => Wake::Flush(w),
+                None => Wake::Closed,
             },
-            () = recorded.full.notified() => {
-                recorded.move_into(&mut usage);
-                drain(&store, &mut usage, &mut violations, &pending, false).await;
-                false
-            }
-            _ = tick.tick() => {
-                recorded.move_into(&mut usage);
-                drain(&store, &mut usage, &mut violations, &pending, false).await;
-                false
-            }
+            () = recorded.full.notified() => Wake::Batch,
+            _ = tick.tick() => Wake::Batch,
         };
+        let closed = matches!(wake, Wake::Closed);
+        match wake {
+            // Violations are written at once, not on the next tick.
+            Wake::Violation(v) => {
+                violations.push_back(to_violation(&v));
+                drain(&store, &mut usage, &mut violations, &pending, true).await;
+            }
+            // Everything recorded before the flush was asked for is in the
+            // buffer by now.
+            Wake::Flush(w) => {
+                waiters.push(w);
+                recorded.move_into(&mut usage);
+                drain(&store, &mut usage, &mut violations, &pending, false).await;
+            }
+            Wake::Batch => {
+                recorded.move_into(&mut usage);
+                drain(&store, &mut usage, &mut violations, &pending, false).await;
+            }
+            Wake::Closed => {}
+        }
         while usage.len() > MAX_BUFFERED {
             usage.pop_front();
             dropped += 1;

@@ -439,31 +439,6 @@ impl Runtime {
         started: Instant,
         [bytes_in, bytes_out]: [u64; 2],
     ) {
-        self.record(loaded, request_id, endpoint, method, outcome, meter, started, [bytes_in, bytes_out]);
-        self.call_violations(loaded, request_id, meter);
-        if outcome.is_violation() {
-            let (limit, actual) = limit_and_actual(loaded, outcome, meter, started);
-            self.violation(loaded, request_id, outcome, limit, actual);
-        } else if meter.memory_refused_at.load(Ordering::Relaxed) > 0 {
-            // The guest survived a refused growth: the call ended without a
-            // limit outcome, but the refusal is still a violation.
-            let (limit, actual) = limit_and_actual(loaded, Outcome::MemoryLimit, meter, started);
-            self.violation(loaded, request_id, Outcome::MemoryLimit, limit, actual);
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &self,
-        loaded: &Loaded,
-        request_id: &str,
-        endpoint: &str,
-        method: &str,
-        outcome: Outcome,
-        meter: &Meter,
-        started: Instant,
-        [bytes_in, bytes_out]: [u64; 2],
-    ) {
         if outcome == Outcome::Ok {
             loaded.metrics.ok.increment(1);
         } else {
@@ -490,6 +465,20 @@ impl Runtime {
             db_rows: Meter::get(&meter.db_rows),
             db_time_us: Meter::get(&meter.db_time_us),
         });
+        self.call_violations(loaded, request_id, meter);
+        // A limit outcome is a violation; so is a refused memory growth the
+        // guest survived (the call then ended without a limit outcome).
+        let limit_hit = if outcome.is_violation() {
+            Some(outcome)
+        } else if meter.memory_refused_at.load(Ordering::Relaxed) > 0 {
+            Some(Outcome::MemoryLimit)
+        } else {
+            None
+        };
+        if let Some(hit) = limit_hit {
+            let (limit, actual) = limit_and_actual(loaded, hit, meter, started);
+            self.violation(loaded, request_id, hit, limit, actual);
+        }
     }
 
     /// Writes the violations capability calls recorded (denials the guest

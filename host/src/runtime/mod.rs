@@ -104,9 +104,14 @@ impl Loaded {
 
     /// Whether this installation receives `topic` (see [`Loaded::subscriptions`]).
     pub fn subscribes(&self, topic: &str) -> bool {
-        self.grants.granted.contains(&Capability::Events)
-            && self.manifest.events().is_some_and(|g| g.subscribes(topic))
+        receives(&self.manifest, self.grants.granted.contains(&Capability::Events), topic)
     }
+}
+
+/// Whether an installation of `manifest` receives `topic`: its manifest
+/// subscribes to it and capability `events` is granted.
+pub fn receives(manifest: &Manifest, events_granted: bool, topic: &str) -> bool {
+    events_granted && manifest.events().is_some_and(|g| g.subscribes(topic))
 }
 
 /// Why a component could not be prepared to run.

@@ -303,15 +303,15 @@ impl DbCtx {
 
     /// Applies the grant to the database once per change of the project's
     /// tables: creates the SQLite file or the PostgreSQL schema and role and
-    /// sets the role's table privileges.
-    async fn ensure_applied(&self) -> Result<(), DatabaseError> {
+    /// sets the role's table privileges. Returns the generation it checked.
+    async fn ensure_applied(&self) -> Result<u64, DatabaseError> {
         let generation = self.dbs.generation(&self.project);
         if self.applied.load(Ordering::Acquire) == generation {
-            return Ok(());
+            return Ok(generation);
         }
         let _guard = self.apply_lock.lock().await;
         if self.applied.load(Ordering::Acquire) == generation {
-            return Ok(());
+            return Ok(generation);
         }
         check_project(&self.project)?;
         match &self.dbs.backend {
@@ -319,7 +319,17 @@ impl DbCtx {
             Backend::Postgres(p) => p.apply_grant(&self.project, &self.extension, &self.grant).await?,
         }
         self.applied.store(generation, Ordering::Release);
-        Ok(())
+        Ok(generation)
+    }
+
+    /// [`DbCtx::ensure_applied`], with the failure logged and answered to
+    /// the guest as the database being unavailable.
+    async fn prepared(&self) -> Result<u64, Error> {
+        self.ensure_applied().await.map_err(|e| {
+            tracing::warn!(project = %self.project, extension = %self.extension, error = %e,
+                "project database could not be prepared");
+            Error::Failed((String::new(), "the project database is unavailable".into()))
+        })
     }
 }
 
@@ -500,15 +510,13 @@ impl DbView<'_> {
         let started = Instant::now();
         let deadline = self.deadline.min(started + policy.statement_timeout());
         let limits = CallLimits { deadline, max_rows: policy.max_rows, max_bytes: policy.max_bytes };
-        if let Err(e) = ctx.ensure_applied().await {
-            tracing::warn!(project = %ctx.project, extension = %ctx.extension, error = %e,
-                "project database could not be prepared");
-            return Ok(Err(Error::Failed((String::new(), "the project database is unavailable".into()))));
-        }
+        let generation = match ctx.prepared().await {
+            Ok(g) => g,
+            Err(e) => return Ok(Err(e)),
+        };
         let call = Call { sql: call_sql, params, returns_rows, limits };
         let result = match &ctx.dbs.backend {
             Backend::Sqlite(s) => {
-                let generation = ctx.dbs.generation(&ctx.project);
                 let (result, changed) =
                     s.run(&ctx.project, &ctx.sqlite_idle, generation, ctx.grant.clone(), call).await;
                 if changed {
@@ -585,13 +593,12 @@ impl wit::Host for DbView<'_> {
 
     async fn describe(&mut self) -> wasmtime::Result<Result<Vec<wit::Table>, Error>> {
         let ctx = self.ctx()?;
-        if let Err(e) = ctx.ensure_applied().await {
-            tracing::warn!(project = %ctx.project, error = %e, "project database could not be prepared");
-            return Ok(Err(Error::Failed((String::new(), "the project database is unavailable".into()))));
-        }
         // Read before the catalogue: a change while it is read leaves the
         // answer cached under the older generation, so it is read again.
-        let generation = ctx.dbs.generation(&ctx.project);
+        let generation = match ctx.prepared().await {
+            Ok(g) => g,
+            Err(e) => return Ok(Err(e)),
+        };
         if let Some(tables) = ctx.cached_description(generation) {
             return Ok(Ok(tables.as_ref().clone()));
         }
