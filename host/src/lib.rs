@@ -5,7 +5,7 @@
 //! Where things live: [`engine`] (wasmtime settings), [`runtime`] (loading
 //! and invoking components), [`capabilities`] (one module per capability),
 //! [`install`] (the install pipeline), [`events`] (subscriptions and
-//! event delivery), [`usage`] (usage and violation
+//! event delivery), [`ids`] (request and event ids), [`usage`] (usage and violation
 //! records), [`api`] (HTTP surfaces), [`cli`] (the `magflock` commands).
 
 pub mod api;
@@ -15,6 +15,7 @@ pub mod component_check;
 pub mod config;
 pub mod engine;
 pub mod events;
+pub mod ids;
 pub mod install;
 pub mod registry_client;
 pub mod runtime;

@@ -85,22 +85,23 @@ pub fn app(state: Arc<AppState>) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(SetRequestIdLayer::new(x_request_id, RandomRequestId))
+        .layer(SetRequestIdLayer::new(x_request_id, TimeOrderedRequestId))
         // Request ids are the host's own: they key usage records, so a
         // client-supplied one is dropped before a fresh one is set.
         .layer(axum::middleware::map_request(drop_client_request_id))
         .with_state(state)
 }
 
-/// Request ids are random (version 4) UUIDs drawn from the thread's CSPRNG.
-/// tower-http's `MakeRequestUuid` draws each from the OS instead: one
-/// `getrandom` system call on every request.
+/// Request ids are time-ordered UUIDs ([`crate::ids`]): they key usage
+/// records. tower-http's `MakeRequestUuid` makes random ones, each drawn
+/// from the OS: one `getrandom` system call on every request, and usage
+/// records scattered over their unique index.
 #[derive(Clone, Copy)]
-struct RandomRequestId;
+struct TimeOrderedRequestId;
 
-impl MakeRequestId for RandomRequestId {
+impl MakeRequestId for TimeOrderedRequestId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let id = crate::ids::time_ordered();
         let mut buf = uuid::Uuid::encode_buffer();
         axum::http::HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf)).ok().map(RequestId::new)
     }

@@ -146,7 +146,7 @@ impl EventsView<'_> {
         let events: Vec<magflock_store::NewEvent> = payloads
             .into_iter()
             .map(|payload| magflock_store::NewEvent {
-                id: uuid::Uuid::now_v7().to_string(),
+                id: crate::ids::time_ordered_string(),
                 project_id: ctx.project.clone(),
                 topic: topic.clone(),
                 source: ctx.extension.clone(),

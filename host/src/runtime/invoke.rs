@@ -97,7 +97,7 @@ impl Runtime {
         request_id: Option<String>,
     ) -> Invocation {
         let started = Instant::now();
-        let request_id = request_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let request_id = request_id.unwrap_or_else(|| crate::ids::time_ordered_string());
         let method = request.method().to_string();
         let bytes_in = request.body().len() as u64;
         let meter = Arc::new(Meter::default());
@@ -279,7 +279,7 @@ impl Runtime {
             return Ok(None);
         }
         let started = Instant::now();
-        let request_id = uuid::Uuid::now_v7().to_string();
+        let request_id = crate::ids::time_ordered_string();
         let meter = Arc::new(Meter::default());
         let events = EventsState { request_id: Some(request_id.clone()), ..Default::default() };
         let store = new_store(self, loaded, &meter, events).map_err(|e| HookError::Setup(e.to_string()))?;
@@ -338,7 +338,7 @@ impl Runtime {
             Ok(Err(_)) | Err(_) => return Err(EventFailure::Busy),
         };
         let started = Instant::now();
-        let request_id = uuid::Uuid::now_v7().to_string();
+        let request_id = crate::ids::time_ordered_string();
         let meter = Arc::new(Meter::default());
         let hop = u32::try_from(event.hop).unwrap_or(u32::MAX);
         let events = EventsState {

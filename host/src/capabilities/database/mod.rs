@@ -372,6 +372,8 @@ pub(crate) enum Failure {
     /// (message, limit name, limit, actual so far)
     TooLarge(String, u64, u64),
     Timeout,
+    /// Another connection held the lock for as long as the call could wait.
+    Busy(String),
     Constraint(String, String),
     Failed(String, String),
 }
@@ -581,6 +583,7 @@ impl DbView<'_> {
             Failure::Invalid(m) => Error::Invalid(m),
             Failure::Timeout => Error::Timeout,
             Failure::Constraint(c, m) => Error::Constraint((c, m)),
+            Failure::Busy(m) => Error::Failed((String::new(), m)),
             Failure::Failed(c, m) => Error::Failed((c, m)),
         }
     }

@@ -50,6 +50,11 @@ const MAX_BUSY_WAIT: Duration = Duration::from_secs(5);
 /// Largest string or blob a statement may build, in bytes (SQLite's own
 /// default is 1 GB): `randomblob`/`zeroblob`/`printf` stay bounded.
 const MAX_VALUE_LENGTH: i32 = 32 * 1024 * 1024;
+/// How long a call may run on the guest's own thread (decision 018): one
+/// epoch tick, the slice a guest itself runs between two yields. A call
+/// that needs longer, has to wait for a lock or finds no idle connection
+/// runs on the blocking pool instead, from the start.
+const INLINE_SLICE: Duration = crate::engine::EPOCH_TICK;
 /// Idle connections kept per installation.
 const MAX_IDLE: usize = 8;
 /// Prepared statements kept per connection, and the longest SQL text kept:
@@ -123,14 +128,22 @@ impl SqliteDatabases {
         grant: Arc<DatabaseGrant>,
         call: Call,
     ) -> (Result<Output, Failure>, bool) {
+        // Handing a call to the blocking pool and back costs more than a
+        // statement on an idle connection takes (two thread wake-ups): try
+        // it here first, for one slice.
+        let changed = match idle.run_inline(&grant, generation, &call) {
+            Inline::Done(result, changed) => return (result, changed),
+            Inline::Moved(changed) => changed,
+        };
         let path = self.path(project);
         let cancel = Arc::new(AtomicBool::new(false));
         let _guard = CancelOnDrop(cancel.clone());
         let idle = idle.clone();
         let job = move || idle.run(&path, &grant, generation, &call, &cancel);
-        tokio::task::spawn_blocking(job).await.unwrap_or_else(|e| {
+        let (result, changed_later) = tokio::task::spawn_blocking(job).await.unwrap_or_else(|e| {
             (Err(Failure::Failed(String::new(), format!("database call failed: {e}"))), false)
-        })
+        });
+        (result, changed || changed_later)
     }
 
     /// The granted tables and views of `main` with their columns.
@@ -202,10 +215,40 @@ fn failed(e: rusqlite::Error) -> Failure {
 #[derive(Default)]
 pub(super) struct Idle(Mutex<Vec<Pooled>>);
 
+/// How a call's attempt on the guest's thread ended.
+enum Inline {
+    /// The call is done (well or not); whether the schema was found changed.
+    Done(Result<Output, Failure>, bool),
+    /// It must run on the blocking pool; nothing it did is left (an
+    /// interrupted statement is rolled back whole: each call is its own
+    /// transaction).
+    Moved(bool),
+}
+
 impl Idle {
+    /// An idle connection still valid for `generation`, if any; and whether
+    /// an idle one was dropped because the schema changed without the
+    /// generation moving.
+    fn checkout_idle(&self, generation: u64) -> (Option<Pooled>, bool) {
+        let mut changed = false;
+        loop {
+            let next = self.0.lock().ok().and_then(|mut v| v.pop());
+            let Some(conn) = next else { return (None, changed) };
+            if conn.generation != generation {
+                continue;
+            }
+            match conn.schema_version() {
+                Ok(v) if v == conn.schema_version => return (Some(conn), changed),
+                Ok(_) => changed = true,
+                // Locked (the inline attempt does not wait) or failing: not
+                // reused.
+                Err(_) => {}
+            }
+        }
+    }
+
     /// An idle connection still valid for `generation`, or a new one; and
-    /// whether an idle one was dropped because the schema changed without
-    /// the generation moving.
+    /// whether the schema was found changed.
     fn checkout(
         &self,
         path: &std::path::Path,
@@ -213,20 +256,37 @@ impl Idle {
         generation: u64,
         limits: CallLimits,
     ) -> Result<(Pooled, bool), Failure> {
-        let mut changed = false;
-        loop {
-            let next = self.0.lock().ok().and_then(|mut v| v.pop());
-            let Some(conn) = next else { break };
-            if conn.generation != generation {
-                continue;
-            }
-            match conn.schema_version() {
-                Ok(v) if v == conn.schema_version => return Ok((conn, changed)),
-                Ok(_) => changed = true,
-                Err(_) => {}
-            }
+        match self.checkout_idle(generation) {
+            (Some(conn), changed) => Ok((conn, changed)),
+            (None, changed) => Ok((Pooled::open(path, grant, generation, limits)?, changed)),
         }
-        Ok((Pooled::open(path, grant, generation, limits)?, changed))
+    }
+
+    /// The call on an idle connection, on the calling thread, for at most
+    /// [`INLINE_SLICE`] and without waiting for any lock: the thread is a
+    /// guest worker, which other guests share. Opening a connection (which
+    /// parses the schema) is left to the blocking pool.
+    fn run_inline(&self, grant: &Arc<DatabaseGrant>, generation: u64, call: &Call) -> Inline {
+        let (conn, changed) = self.checkout_idle(generation);
+        let Some(conn) = conn else { return Inline::Moved(changed) };
+        let slice_end = Instant::now() + INLINE_SLICE;
+        let limits = CallLimits { deadline: call.limits.deadline.min(slice_end), ..call.limits };
+        // Nothing can abandon the call half-way: it runs on the caller's own
+        // thread, so its future is not polled (nor dropped) meanwhile.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let result =
+            conn.begin_call(limits, &cancel, Duration::ZERO).and_then(|()| conn.execute(call, limits, grant));
+        let moved = match &result {
+            // The slice ran out, not the call's own time.
+            Err(Failure::Timeout) => Instant::now() < call.limits.deadline,
+            Err(Failure::Busy(_)) => true,
+            _ => false,
+        };
+        // An interrupted statement leaves no transaction open either.
+        if conn.conn.is_autocommit() && (moved || !matches!(result, Err(Failure::Timeout))) {
+            self.put(conn);
+        }
+        if moved { Inline::Moved(changed) } else { Inline::Done(result, changed) }
     }
 
     /// One call on a connection of this installation, on the current
@@ -244,7 +304,9 @@ impl Idle {
             Ok(c) => c,
             Err(f) => return (Err(f), false),
         };
-        let result = conn.begin_call(call.limits, cancel).and_then(|()| conn.execute(call, grant));
+        let result = conn
+            .begin_call(call.limits, cancel, MAX_BUSY_WAIT)
+            .and_then(|()| conn.execute(call, call.limits, grant));
         if !matches!(result, Err(Failure::Timeout)) && conn.conn.is_autocommit() {
             self.put(conn);
         }
@@ -252,6 +314,12 @@ impl Idle {
     }
 
     fn put(&self, conn: Pooled) {
+        // Idle, a connection waits for no lock: the schema cookie read at
+        // the next checkout may run on a guest's thread. A call sets its own
+        // wait when it begins.
+        if conn.conn.busy_timeout(Duration::ZERO).is_err() {
+            return;
+        }
         if let Ok(mut idle) = self.0.lock()
             && idle.len() < MAX_IDLE
         {
@@ -376,13 +444,18 @@ impl Pooled {
     }
 
     /// Sets the call's deadline and cancel flag, and how long it may wait
-    /// for another writer's lock.
-    fn begin_call(&self, limits: CallLimits, cancel: &Arc<AtomicBool>) -> Result<(), Failure> {
+    /// for another writer's lock (at most `max_busy_wait`; zero: not at all).
+    fn begin_call(
+        &self,
+        limits: CallLimits,
+        cancel: &Arc<AtomicBool>,
+        max_busy_wait: Duration,
+    ) -> Result<(), Failure> {
         let remaining = limits.remaining();
         if remaining.is_zero() {
             return Err(Failure::Timeout);
         }
-        self.conn.busy_timeout(remaining.min(MAX_BUSY_WAIT)).map_err(failed)?;
+        self.conn.busy_timeout(remaining.min(max_busy_wait)).map_err(failed)?;
         if let Ok(mut d) = self.denied.lock() {
             *d = None;
         }
@@ -392,8 +465,8 @@ impl Pooled {
         Ok(())
     }
 
-    fn execute(&self, call: &Call, grant: &DatabaseGrant) -> Result<Output, Failure> {
-        execute(&self.conn, call, &self.denied, grant)
+    fn execute(&self, call: &Call, limits: CallLimits, grant: &DatabaseGrant) -> Result<Output, Failure> {
+        execute(&self.conn, call, limits, &self.denied, grant)
     }
 }
 
@@ -452,6 +525,7 @@ fn authorize(grant: &DatabaseGrant, stored: &[String], ctx: &AuthContext<'_>) ->
 fn execute(
     conn: &Connection,
     call: &Call,
+    limits: CallLimits,
     denied: &Arc<Mutex<Option<String>>>,
     grant: &DatabaseGrant,
 ) -> Result<Output, Failure> {
@@ -470,7 +544,7 @@ fn execute(
             if let Some(what) = take_denied() {
                 return Err(Failure::Denied(what));
             }
-            return Err(map_error(e, call.limits));
+            return Err(map_error(e, limits));
         }
     };
     // A read grant never runs a writing statement (the read-only connection
@@ -495,11 +569,11 @@ fn execute(
             wit::Value::Text(s) | wit::Value::Json(s) => rusqlite::types::Value::Text(s.clone()),
             wit::Value::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
         };
-        st.raw_bind_parameter(i + 1, v).map_err(|e| map_error(e, call.limits))?;
+        st.raw_bind_parameter(i + 1, v).map_err(|e| map_error(e, limits))?;
     }
     let columns: Vec<String> = st.column_names().iter().map(|s| s.to_string()).collect();
     let n = columns.len();
-    let mut budget = ResultBudget::new(call.limits);
+    let mut budget = ResultBudget::new(limits);
     let mut out = Vec::new();
     {
         let mut rows = st.raw_query();
@@ -507,14 +581,14 @@ fn execute(
             let row = match rows.next() {
                 Ok(Some(r)) => r,
                 Ok(None) => break,
-                Err(e) => return Err(map_error(e, call.limits)),
+                Err(e) => return Err(map_error(e, limits)),
             };
             if !call.returns_rows {
                 continue;
             }
             let mut values = Vec::with_capacity(n);
             for i in 0..n {
-                values.push(match row.get_ref(i).map_err(|e| map_error(e, call.limits))? {
+                values.push(match row.get_ref(i).map_err(|e| map_error(e, limits))? {
                     ValueRef::Null => wit::Value::Null,
                     ValueRef::Integer(i) => wit::Value::Integer(i),
                     ValueRef::Real(f) => wit::Value::Float(f),
@@ -565,10 +639,12 @@ fn map_error(e: rusqlite::Error, limits: CallLimits) -> Failure {
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
         match f.code {
             rusqlite::ErrorCode::OperationInterrupted => return Failure::Timeout,
-            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                if limits.remaining().is_zero() =>
-            {
-                return Failure::Timeout;
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
+                return if limits.remaining().is_zero() {
+                    Failure::Timeout
+                } else {
+                    Failure::Busy(e.to_string())
+                };
             }
             rusqlite::ErrorCode::AuthorizationForStatementDenied => {
                 return Failure::Denied("the statement is not allowed".into());
