@@ -2,9 +2,12 @@
 //!
 //! Each installation keeps a few idle connections opened for its grant
 //! ([`Idle`], owned by its `DbCtx`, so a new version or a changed approval
-//! never reuses another grant's connections); calls run on the blocking
-//! pool. Opening a connection costs more than the call itself (the schema is
-//! parsed on first use), so connections are reused — but only while the
+//! never reuses another grant's connections). A call on an idle connection
+//! runs on the guest's own thread for at most one slice, without waiting for
+//! a lock; one that needs longer, waits for a lock or needs a new connection
+//! runs on the blocking pool (decision 018). Opening a connection costs more
+//! than the call itself (the schema is parsed on first use), so connections
+//! are reused — but only while the
 //! project's tables are unchanged: a connection opened before the owner's
 //! last schema change (the project's generation) or whose schema cookie
 //! moved since it was opened is closed, not reused, because its authorizer
@@ -796,6 +799,96 @@ mod tests {
         let (r, changed) = call_on(&idle, &path, &rw, "SELECT count(*) FROM hidden", true);
         assert!(matches!(r, Err(Failure::Denied(_))), "{:?}", r.err());
         assert!(changed, "the caller is told the schema changed");
+    }
+
+    /// A call of `sql` attempted on the calling thread, as the capability
+    /// first tries it.
+    fn inline_on(idle: &Idle, g: &Arc<DatabaseGrant>, sql: &str, rows: bool) -> Inline {
+        let call = Call { sql: sql.into(), params: vec![], returns_rows: rows, limits: limits(5000) };
+        idle.run_inline(g, 0, &call)
+    }
+
+    fn count_todos(path: &std::path::Path) -> i64 {
+        Connection::open(path).unwrap().query_row("SELECT count(*) FROM todos", [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_short_call_on_an_idle_connection_finishes_on_the_callers_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let rw = grant(DatabaseAccess::ReadWrite, &["todos"]);
+        let idle = Idle::default();
+        // No idle connection yet: opening one is left to the blocking pool.
+        assert!(matches!(inline_on(&idle, &rw, "SELECT * FROM todos", true), Inline::Moved(false)));
+        assert!(call_on(&idle, &path, &rw, "SELECT * FROM todos", true).0.is_ok());
+        let Inline::Done(Ok(Output::Changed(1)), false) =
+            inline_on(&idle, &rw, "INSERT INTO todos (title) VALUES ('inline')", false)
+        else {
+            panic!("the insert did not finish inline")
+        };
+        // The grant holds inline as on the blocking pool.
+        assert!(matches!(
+            inline_on(&idle, &rw, "SELECT count(*) FROM secrets", true),
+            Inline::Done(Err(Failure::Denied(_)), false)
+        ));
+        assert_eq!(idle_count(&idle), 1, "the connection went back idle");
+    }
+
+    #[test]
+    fn a_call_longer_than_a_slice_moves_to_the_blocking_pool_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let rw = grant(DatabaseAccess::ReadWrite, &["todos"]);
+        let idle = Idle::default();
+        assert!(call_on(&idle, &path, &rw, "SELECT 1", true).0.is_ok());
+        let before = count_todos(&path);
+        // Far more than one slice of work: the inline attempt is interrupted
+        // and rolled back whole, with the call's own time left.
+        let big = "INSERT INTO todos (title) WITH RECURSIVE c(x) AS \
+                   (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) SELECT 'n' || x FROM c";
+        assert!(matches!(inline_on(&idle, &rw, big, false), Inline::Moved(false)));
+        assert_eq!(count_todos(&path), before, "the interrupted insert left rows");
+        assert_eq!(idle_count(&idle), 1, "the interrupted connection was kept for the next call");
+        // On the blocking pool it runs to the end.
+        let (r, _) = call_on(&idle, &path, &rw, big, false);
+        assert!(matches!(r, Ok(Output::Changed(300_000))), "{:?}", r.err());
+        assert_eq!(count_todos(&path), before + 300_000);
+    }
+
+    #[test]
+    fn a_locked_database_moves_the_call_without_waiting_on_the_callers_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let rw = grant(DatabaseAccess::ReadWrite, &["todos"]);
+        let idle = Idle::default();
+        assert!(call_on(&idle, &path, &rw, "SELECT 1", true).0.is_ok());
+        let writer = Connection::open(&path).unwrap();
+        writer.execute_batch("BEGIN IMMEDIATE; INSERT INTO todos (title) VALUES ('held');").unwrap();
+        let started = Instant::now();
+        let attempt = inline_on(&idle, &rw, "INSERT INTO todos (title) VALUES ('waits')", false);
+        assert!(matches!(attempt, Inline::Moved(false)));
+        assert!(started.elapsed() < Duration::from_millis(500), "it waited {:?}", started.elapsed());
+        // On the blocking pool the call waits for the lock and then writes.
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            writer.execute_batch("COMMIT").unwrap();
+        });
+        let (r, _) = call_on(&idle, &path, &rw, "INSERT INTO todos (title) VALUES ('waits')", false);
+        release.join().unwrap();
+        assert!(matches!(r, Ok(Output::Changed(1))), "{:?}", r.err());
+    }
+
+    #[test]
+    fn a_schema_change_not_seen_by_the_host_is_caught_inline_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db(&dir);
+        let rw = grant(DatabaseAccess::ReadWrite, &["todos"]);
+        let idle = Idle::default();
+        assert!(call_on(&idle, &path, &rw, "SELECT 1", true).0.is_ok());
+        Connection::open(&path).unwrap().execute_batch("CREATE TABLE hidden (v)").unwrap();
+        // The stale connection is retired; a new one is opened off the thread.
+        assert!(matches!(inline_on(&idle, &rw, "SELECT count(*) FROM hidden", true), Inline::Moved(true)));
+        assert_eq!(idle_count(&idle), 0);
     }
 
     /// A statement that runs until it is interrupted.
