@@ -7,11 +7,12 @@
 //! a lock; one that needs longer, waits for a lock or needs a new connection
 //! runs on the blocking pool (decision 018). Opening a connection costs more
 //! than the call itself (the schema is parsed on first use), so connections
-//! are reused — but only while the
-//! project's tables are unchanged: a connection opened before the owner's
-//! last schema change (the project's generation) or whose schema cookie
-//! moved since it was opened is closed, not reused, because its authorizer
-//! holds the list of stored tables. The grant is enforced by SQLite:
+//! are reused — but only while the project's tables are unchanged: a
+//! connection opened before the owner's last schema change (the project's
+//! generation) or whose schema cookie moved since it was opened is closed,
+//! not reused, because its authorizer holds the list of stored tables. The
+//! cookie is read in the statement's own transaction when the statement only
+//! reads. The grant is enforced by SQLite:
 //!
 //! - a read grant opens the file read-only and sets `query_only`;
 //! - an authorizer, consulted while the statement is compiled, allows reads
@@ -228,40 +229,31 @@ enum Inline {
     Moved(bool),
 }
 
+/// How a statement on a connection ended.
+enum Ran {
+    Done(Result<Output, Failure>),
+    /// The schema moved since the connection was opened, so its
+    /// authorizer's list of stored tables is out of date: the statement did
+    /// not run, and the connection must not be used again.
+    Stale,
+}
+
 impl Idle {
-    /// An idle connection still valid for `generation`, if any; and whether
-    /// an idle one was dropped because the schema changed without the
-    /// generation moving.
-    fn checkout_idle(&self, generation: u64) -> (Option<Pooled>, bool) {
-        let mut changed = false;
+    /// An idle connection opened at `generation`, if any.
+    fn pop(&self, generation: u64) -> Option<Pooled> {
         loop {
-            let next = self.0.lock().ok().and_then(|mut v| v.pop());
-            let Some(conn) = next else { return (None, changed) };
-            if conn.generation != generation {
-                continue;
-            }
-            match conn.schema_version() {
-                Ok(v) if v == conn.schema_version => return (Some(conn), changed),
-                Ok(_) => changed = true,
-                // Locked (the inline attempt does not wait) or failing: not
-                // reused.
-                Err(_) => {}
+            let conn = self.0.lock().ok()?.pop()?;
+            if conn.generation == generation {
+                return Some(conn);
             }
         }
     }
 
-    /// An idle connection still valid for `generation`, or a new one; and
-    /// whether the schema was found changed.
-    fn checkout(
-        &self,
-        path: &std::path::Path,
-        grant: &Arc<DatabaseGrant>,
-        generation: u64,
-        limits: CallLimits,
-    ) -> Result<(Pooled, bool), Failure> {
-        match self.checkout_idle(generation) {
-            (Some(conn), changed) => Ok((conn, changed)),
-            (None, changed) => Ok((Pooled::open(path, grant, generation, limits)?, changed)),
+    /// After a connection was found stale: every other idle one was opened
+    /// before the same change, or soon after it, and goes too.
+    fn retire_all(&self) {
+        if let Ok(mut idle) = self.0.lock() {
+            idle.clear();
         }
     }
 
@@ -270,15 +262,19 @@ impl Idle {
     /// guest worker, which other guests share. Opening a connection (which
     /// parses the schema) is left to the blocking pool.
     fn run_inline(&self, grant: &Arc<DatabaseGrant>, generation: u64, call: &Call) -> Inline {
-        let (conn, changed) = self.checkout_idle(generation);
-        let Some(conn) = conn else { return Inline::Moved(changed) };
+        let Some(conn) = self.pop(generation) else { return Inline::Moved(false) };
         let slice_end = Instant::now() + INLINE_SLICE;
         let limits = CallLimits { deadline: call.limits.deadline.min(slice_end), ..call.limits };
         // Nothing can abandon the call half-way: it runs on the caller's own
         // thread, so its future is not polled (nor dropped) meanwhile.
         let cancel = Arc::new(AtomicBool::new(false));
-        let result =
-            conn.begin_call(limits, &cancel, Duration::ZERO).and_then(|()| conn.execute(call, limits, grant));
+        let result = match conn.call(call, limits, grant, &cancel, Duration::ZERO) {
+            Ran::Done(result) => result,
+            Ran::Stale => {
+                self.retire_all();
+                return Inline::Moved(true);
+            }
+        };
         let moved = match &result {
             // The slice ran out, not the call's own time.
             Err(Failure::Timeout) => Instant::now() < call.limits.deadline,
@@ -289,12 +285,13 @@ impl Idle {
         if conn.conn.is_autocommit() && (moved || !matches!(result, Err(Failure::Timeout))) {
             self.put(conn);
         }
-        if moved { Inline::Moved(changed) } else { Inline::Done(result, changed) }
+        if moved { Inline::Moved(false) } else { Inline::Done(result, false) }
     }
 
-    /// One call on a connection of this installation, on the current
-    /// (blocking) thread; the connection goes back idle unless the call
-    /// timed out or left a transaction open.
+    /// One call on a connection of this installation (an idle one or a new
+    /// one), on the current (blocking) thread; and whether the schema was
+    /// found changed behind the host's back. The connection goes back idle
+    /// unless the call timed out or left a transaction open.
     fn run(
         &self,
         path: &std::path::Path,
@@ -303,23 +300,37 @@ impl Idle {
         call: &Call,
         cancel: &Arc<AtomicBool>,
     ) -> (Result<Output, Failure>, bool) {
-        let (conn, changed) = match self.checkout(path, grant, generation, call.limits) {
-            Ok(c) => c,
-            Err(f) => return (Err(f), false),
-        };
-        let result = conn
-            .begin_call(call.limits, cancel, MAX_BUSY_WAIT)
-            .and_then(|()| conn.execute(call, call.limits, grant));
-        if !matches!(result, Err(Failure::Timeout)) && conn.conn.is_autocommit() {
-            self.put(conn);
+        let mut changed = false;
+        // A connection opened here is stale only if the schema moves again
+        // between its opening and its statement.
+        for _ in 0..3 {
+            let conn = match self.pop(generation) {
+                Some(conn) => conn,
+                None => match Pooled::open(path, grant, generation, call.limits) {
+                    Ok(conn) => conn,
+                    Err(f) => return (Err(f), changed),
+                },
+            };
+            match conn.call(call, call.limits, grant, cancel, MAX_BUSY_WAIT) {
+                Ran::Stale => {
+                    changed = true;
+                    self.retire_all();
+                }
+                Ran::Done(result) => {
+                    if !matches!(result, Err(Failure::Timeout)) && conn.conn.is_autocommit() {
+                        self.put(conn);
+                    }
+                    return (result, changed);
+                }
+            }
         }
-        (result, changed)
+        let msg = "the project's schema kept changing during the call";
+        (Err(Failure::Failed(String::new(), msg.into())), changed)
     }
 
     fn put(&self, conn: Pooled) {
-        // Idle, a connection waits for no lock: the schema cookie read at
-        // the next checkout may run on a guest's thread. A call sets its own
-        // wait when it begins.
+        // Idle, a connection waits for no lock: its next call may run on a
+        // guest's thread. A call sets its own wait when it begins.
         if conn.conn.busy_timeout(Duration::ZERO).is_err() {
             return;
         }
@@ -383,7 +394,7 @@ impl Pooled {
         // The cookie first, then the stored tables and views, both read
         // before the authorizer is installed: it needs the names to tell a
         // table from a CTE when SQLite names no schema. A change in between
-        // shows as a changed cookie at the next checkout.
+        // shows as a changed cookie at the next call.
         let schema_version: i64 =
             conn.query_row("PRAGMA schema_version", [], |r| r.get(0)).map_err(failed)?;
         let stored: Vec<String> = {
@@ -420,9 +431,9 @@ impl Pooled {
         let (state, own) = (call.clone(), host.clone());
         conn.progress_handler(
             PROGRESS_OPS,
-            // The host's own statement (the schema cookie at checkout) runs
-            // before the next call's state is set: the finished call's
-            // cancel flag must not interrupt it.
+            // The host's own statements (the schema cookie, transaction
+            // control) are never interrupted: a transaction it opened must
+            // be closed, whatever the call's deadline.
             Some(move || {
                 !own.load(Ordering::Acquire)
                     && match state.lock() {
@@ -468,8 +479,43 @@ impl Pooled {
         Ok(())
     }
 
-    fn execute(&self, call: &Call, limits: CallLimits, grant: &DatabaseGrant) -> Result<Output, Failure> {
-        execute(&self.conn, call, limits, &self.denied, grant)
+    /// Runs `call` under `limits` (see [`execute`]), waiting at most
+    /// `max_busy_wait` for another writer's lock.
+    fn call(
+        &self,
+        call: &Call,
+        limits: CallLimits,
+        grant: &DatabaseGrant,
+        cancel: &Arc<AtomicBool>,
+        max_busy_wait: Duration,
+    ) -> Ran {
+        match self.begin_call(limits, cancel, max_busy_wait) {
+            Ok(()) => execute(self, call, limits, grant),
+            Err(f) => Ran::Done(Err(f)),
+        }
+    }
+
+    /// Runs one of the host's own fixed statements (transaction control),
+    /// past the authorizer and the progress handler.
+    fn host_statement(&self, sql: &str) -> rusqlite::Result<()> {
+        self.host.store(true, Ordering::Release);
+        let r = self.conn.prepare_cached(sql).and_then(|mut st| st.raw_execute()).map(drop);
+        self.host.store(false, Ordering::Release);
+        r
+    }
+
+    /// Whether the schema cookie moved since the connection was opened.
+    fn stale(&self) -> rusqlite::Result<bool> {
+        Ok(self.schema_version()? != self.schema_version)
+    }
+
+    /// Ends the transaction `execute` opened, if any is still open (an
+    /// interrupted read leaves it open; a failed write is rolled back by
+    /// SQLite itself).
+    fn roll_back(&self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.host_statement("ROLLBACK");
+        }
     }
 }
 
@@ -525,14 +571,13 @@ fn authorize(grant: &DatabaseGrant, stored: &[String], ctx: &AuthContext<'_>) ->
     }
 }
 
-fn execute(
-    conn: &Connection,
-    call: &Call,
-    limits: CallLimits,
-    denied: &Arc<Mutex<Option<String>>>,
-    grant: &DatabaseGrant,
-) -> Result<Output, Failure> {
-    let take_denied = || denied.lock().ok().and_then(|mut d| d.take());
+/// Runs one guest statement on `p`, reading the schema cookie first (a
+/// stale connection runs nothing). A read statement runs in a transaction
+/// the host opens for it, with the cookie read inside: one snapshot, locked
+/// once. A write takes SQLite's own write transaction, which starts with the
+/// statement, so its cookie is read just before it.
+fn execute(p: &Pooled, call: &Call, limits: CallLimits, grant: &DatabaseGrant) -> Ran {
+    let conn = &p.conn;
     let prepared = if call.sql.len() <= MAX_CACHED_SQL_BYTES {
         conn.prepare_cached(&call.sql).map(Prepared::Cached)
     } else {
@@ -541,21 +586,63 @@ fn execute(
     let mut st = match prepared {
         Ok(st) => st,
         Err(rusqlite::Error::MultipleStatement) => {
-            return Err(Failure::Invalid("only one statement may run per call".into()));
+            return Ran::Done(Err(Failure::Invalid("only one statement may run per call".into())));
         }
         Err(e) => {
-            if let Some(what) = take_denied() {
-                return Err(Failure::Denied(what));
+            let denied = p.denied.lock().ok().and_then(|mut d| d.take());
+            // The authorizer judged by its list of stored tables: its
+            // verdict stands only while that list is current.
+            if matches!(p.stale(), Ok(true)) {
+                return Ran::Stale;
             }
-            return Err(map_error(e, limits));
+            return Ran::Done(Err(match denied {
+                Some(what) => Failure::Denied(what),
+                None => map_error(e, limits),
+            }));
         }
     };
     // A read grant never runs a writing statement (the read-only connection
     // and the authorizer already refuse it: a third check costs nothing).
     let readonly = st.readonly();
     if !grant.writes() && !readonly {
-        return Err(Failure::Denied("a write with a read-only grant".into()));
+        return Ran::Done(Err(Failure::Denied("a write with a read-only grant".into())));
     }
+    if let Err(f) = bind(&mut st, call, limits) {
+        return Ran::Done(Err(f));
+    }
+    if readonly && let Err(e) = p.host_statement("BEGIN") {
+        return Ran::Done(Err(map_error(e, limits)));
+    }
+    match p.stale() {
+        Ok(false) => {}
+        Ok(true) => {
+            p.roll_back();
+            return Ran::Stale;
+        }
+        Err(e) => {
+            p.roll_back();
+            return Ran::Done(Err(map_error(e, limits)));
+        }
+    }
+    let mut result = rows(&mut st, call, limits).map(|rows| match rows {
+        Some(rows) => Output::Rows(rows),
+        // `changes()` still counts the connection's previous write.
+        None if readonly => Output::Changed(0),
+        None => Output::Changed(conn.changes()),
+    });
+    drop(st);
+    if readonly
+        && result.is_ok()
+        && let Err(e) = p.host_statement("COMMIT")
+    {
+        result = Err(map_error(e, limits));
+    }
+    p.roll_back();
+    Ran::Done(result)
+}
+
+/// Binds the call's parameters to `st`, checking their count.
+fn bind(st: &mut rusqlite::Statement<'_>, call: &Call, limits: CallLimits) -> Result<(), Failure> {
     if st.parameter_count() != call.params.len() {
         return Err(Failure::Invalid(format!(
             "the statement has {} parameters; {} were given",
@@ -574,43 +661,44 @@ fn execute(
         };
         st.raw_bind_parameter(i + 1, v).map_err(|e| map_error(e, limits))?;
     }
+    Ok(())
+}
+
+/// Steps `st` to its end: its rows when the call returns rows (within the
+/// result budget), `None` otherwise. The statement is reset when this returns.
+fn rows(
+    st: &mut rusqlite::Statement<'_>,
+    call: &Call,
+    limits: CallLimits,
+) -> Result<Option<wit::Rows>, Failure> {
     let columns: Vec<String> = st.column_names().iter().map(|s| s.to_string()).collect();
     let n = columns.len();
     let mut budget = ResultBudget::new(limits);
     let mut out = Vec::new();
-    {
-        let mut rows = st.raw_query();
-        loop {
-            let row = match rows.next() {
-                Ok(Some(r)) => r,
-                Ok(None) => break,
-                Err(e) => return Err(map_error(e, limits)),
-            };
-            if !call.returns_rows {
-                continue;
-            }
-            let mut values = Vec::with_capacity(n);
-            for i in 0..n {
-                values.push(match row.get_ref(i).map_err(|e| map_error(e, limits))? {
-                    ValueRef::Null => wit::Value::Null,
-                    ValueRef::Integer(i) => wit::Value::Integer(i),
-                    ValueRef::Real(f) => wit::Value::Float(f),
-                    ValueRef::Text(t) => wit::Value::Text(String::from_utf8_lossy(t).into_owned()),
-                    ValueRef::Blob(b) => wit::Value::Blob(b.to_vec()),
-                });
-            }
-            budget.row(&values)?;
-            out.push(values);
+    let mut rows = st.raw_query();
+    loop {
+        let row = match rows.next() {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(e) => return Err(map_error(e, limits)),
+        };
+        if !call.returns_rows {
+            continue;
         }
+        let mut values = Vec::with_capacity(n);
+        for i in 0..n {
+            values.push(match row.get_ref(i).map_err(|e| map_error(e, limits))? {
+                ValueRef::Null => wit::Value::Null,
+                ValueRef::Integer(i) => wit::Value::Integer(i),
+                ValueRef::Real(f) => wit::Value::Float(f),
+                ValueRef::Text(t) => wit::Value::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => wit::Value::Blob(b.to_vec()),
+            });
+        }
+        budget.row(&values)?;
+        out.push(values);
     }
-    if call.returns_rows {
-        Ok(Output::Rows(wit::Rows { columns, rows: out }))
-    } else if readonly {
-        // `changes()` still counts the connection's previous write.
-        Ok(Output::Changed(0))
-    } else {
-        Ok(Output::Changed(conn.changes()))
-    }
+    Ok(call.returns_rows.then_some(wit::Rows { columns, rows: out }))
 }
 
 /// A guest's statement, from the connection's cache or prepared for once.
@@ -926,9 +1014,9 @@ mod tests {
 
     #[test]
     fn a_finished_calls_cancel_flag_does_not_cost_its_connection() {
-        // Every call's flag is set once it ends (`CancelOnDrop`); the next
-        // checkout reads the schema cookie before the next call's state is
-        // set. `total_changes()` is per connection: a reopened one says 0.
+        // Every call's flag is set once it ends (`CancelOnDrop`): it must not
+        // reach the next call on the same connection. `total_changes()` is
+        // per connection: a reopened one says 0.
         let dir = tempfile::tempdir().unwrap();
         let path = db(&dir);
         let g = grant(DatabaseAccess::ReadWrite, &["todos"]);
