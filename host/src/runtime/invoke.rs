@@ -97,7 +97,7 @@ impl Runtime {
         request_id: Option<String>,
     ) -> Invocation {
         let started = Instant::now();
-        let request_id = request_id.unwrap_or_else(|| crate::ids::time_ordered_string());
+        let request_id = request_id.unwrap_or_else(crate::ids::time_ordered_string);
         let method = request.method().to_string();
         let bytes_in = request.body().len() as u64;
         let meter = Arc::new(Meter::default());
