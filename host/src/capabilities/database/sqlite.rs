@@ -136,8 +136,8 @@ impl SqliteDatabases {
         // statement on an idle connection takes (two thread wake-ups): try
         // it here first, for one slice.
         let changed = match idle.run_inline(&grant, generation, &call) {
-            Inline::Done(result, changed) => return (result, changed),
-            Inline::Moved(changed) => changed,
+            Inline::Done(result) => return (result, false),
+            Inline::Moved { changed } => changed,
         };
         let path = self.path(project);
         let cancel = Arc::new(AtomicBool::new(false));
@@ -221,12 +221,12 @@ pub(super) struct Idle(Mutex<Vec<Pooled>>);
 
 /// How a call's attempt on the guest's thread ended.
 enum Inline {
-    /// The call is done (well or not); whether the schema was found changed.
-    Done(Result<Output, Failure>, bool),
+    /// The call is done, well or not.
+    Done(Result<Output, Failure>),
     /// It must run on the blocking pool; nothing it did is left (an
     /// interrupted statement is rolled back whole: each call is its own
-    /// transaction).
-    Moved(bool),
+    /// transaction). `changed`: the idle connection was stale.
+    Moved { changed: bool },
 }
 
 /// How a statement on a connection ended.
@@ -262,7 +262,7 @@ impl Idle {
     /// guest worker, which other guests share. Opening a connection (which
     /// parses the schema) is left to the blocking pool.
     fn run_inline(&self, grant: &Arc<DatabaseGrant>, generation: u64, call: &Call) -> Inline {
-        let Some(conn) = self.pop(generation) else { return Inline::Moved(false) };
+        let Some(conn) = self.pop(generation) else { return Inline::Moved { changed: false } };
         let slice_end = Instant::now() + INLINE_SLICE;
         let limits = CallLimits { deadline: call.limits.deadline.min(slice_end), ..call.limits };
         // Nothing can abandon the call half-way: it runs on the caller's own
@@ -272,7 +272,7 @@ impl Idle {
             Ran::Done(result) => result,
             Ran::Stale => {
                 self.retire_all();
-                return Inline::Moved(true);
+                return Inline::Moved { changed: true };
             }
         };
         let moved = match &result {
@@ -281,11 +281,9 @@ impl Idle {
             Err(Failure::Busy(_)) => true,
             _ => false,
         };
-        // An interrupted statement leaves no transaction open either.
-        if conn.conn.is_autocommit() && (moved || !matches!(result, Err(Failure::Timeout))) {
-            self.put(conn);
-        }
-        if moved { Inline::Moved(false) } else { Inline::Done(result, false) }
+        // Cut by the slice, the connection is as good as before the call.
+        self.reuse(conn, matches!(result, Err(Failure::Timeout)) && !moved);
+        if moved { Inline::Moved { changed: false } } else { Inline::Done(result) }
     }
 
     /// One call on a connection of this installation (an idle one or a new
@@ -317,9 +315,7 @@ impl Idle {
                     self.retire_all();
                 }
                 Ran::Done(result) => {
-                    if !matches!(result, Err(Failure::Timeout)) && conn.conn.is_autocommit() {
-                        self.put(conn);
-                    }
+                    self.reuse(conn, matches!(result, Err(Failure::Timeout)));
                     return (result, changed);
                 }
             }
@@ -328,10 +324,10 @@ impl Idle {
         (Err(Failure::Failed(String::new(), msg.into())), changed)
     }
 
-    fn put(&self, conn: Pooled) {
-        // Idle, a connection waits for no lock: its next call may run on a
-        // guest's thread. A call sets its own wait when it begins.
-        if conn.conn.busy_timeout(Duration::ZERO).is_err() {
+    /// Puts a connection back idle after its call, unless the call ran out
+    /// of its own time or left a transaction open.
+    fn reuse(&self, conn: Pooled, timed_out: bool) {
+        if timed_out || !conn.conn.is_autocommit() {
             return;
         }
         if let Ok(mut idle) = self.0.lock()
@@ -446,41 +442,10 @@ impl Pooled {
         Ok(Self { conn, generation, schema_version, call, denied, host })
     }
 
-    /// The schema cookie now, read by the host past the authorizer.
-    fn schema_version(&self) -> rusqlite::Result<i64> {
-        self.host.store(true, Ordering::Release);
-        let v = self
-            .conn
-            .prepare_cached("PRAGMA schema_version")
-            .and_then(|mut st| st.query_row([], |r| r.get(0)));
-        self.host.store(false, Ordering::Release);
-        v
-    }
-
-    /// Sets the call's deadline and cancel flag, and how long it may wait
-    /// for another writer's lock (at most `max_busy_wait`; zero: not at all).
-    fn begin_call(
-        &self,
-        limits: CallLimits,
-        cancel: &Arc<AtomicBool>,
-        max_busy_wait: Duration,
-    ) -> Result<(), Failure> {
-        let remaining = limits.remaining();
-        if remaining.is_zero() {
-            return Err(Failure::Timeout);
-        }
-        self.conn.busy_timeout(remaining.min(max_busy_wait)).map_err(failed)?;
-        if let Ok(mut d) = self.denied.lock() {
-            *d = None;
-        }
-        let mut c =
-            self.call.lock().map_err(|_| Failure::Failed(String::new(), "connection state".into()))?;
-        *c = CallState { deadline: limits.deadline, cancel: cancel.clone() };
-        Ok(())
-    }
-
-    /// Runs `call` under `limits` (see [`execute`]), waiting at most
-    /// `max_busy_wait` for another writer's lock.
+    /// Runs `call` under `limits` (see [`execute`]): sets the call's
+    /// deadline and cancel flag for the progress handler, and how long the
+    /// call may wait for another writer's lock (at most `max_busy_wait`;
+    /// zero: not at all).
     fn call(
         &self,
         call: &Call,
@@ -489,24 +454,43 @@ impl Pooled {
         cancel: &Arc<AtomicBool>,
         max_busy_wait: Duration,
     ) -> Ran {
-        match self.begin_call(limits, cancel, max_busy_wait) {
-            Ok(()) => execute(self, call, limits, grant),
-            Err(f) => Ran::Done(Err(f)),
+        let remaining = limits.remaining();
+        if remaining.is_zero() {
+            return Ran::Done(Err(Failure::Timeout));
         }
+        if let Err(e) = self.conn.busy_timeout(remaining.min(max_busy_wait)) {
+            return Ran::Done(Err(failed(e)));
+        }
+        if let Ok(mut d) = self.denied.lock() {
+            *d = None;
+        }
+        match self.call.lock() {
+            Ok(mut c) => *c = CallState { deadline: limits.deadline, cancel: cancel.clone() },
+            Err(_) => return Ran::Done(Err(Failure::Failed(String::new(), "connection state".into()))),
+        }
+        execute(self, call, limits, grant)
     }
 
-    /// Runs one of the host's own fixed statements (transaction control),
-    /// past the authorizer and the progress handler.
-    fn host_statement(&self, sql: &str) -> rusqlite::Result<()> {
+    /// Runs `f` as the host, past the authorizer and the progress handler:
+    /// the host's own fixed statements (the schema cookie, transaction
+    /// control).
+    fn as_host<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
         self.host.store(true, Ordering::Release);
-        let r = self.conn.prepare_cached(sql).and_then(|mut st| st.raw_execute()).map(drop);
+        let r = f(&self.conn);
         self.host.store(false, Ordering::Release);
         r
     }
 
+    fn host_statement(&self, sql: &str) -> rusqlite::Result<()> {
+        self.as_host(|c| c.prepare_cached(sql).and_then(|mut st| st.raw_execute()).map(drop))
+    }
+
     /// Whether the schema cookie moved since the connection was opened.
     fn stale(&self) -> rusqlite::Result<bool> {
-        Ok(self.schema_version()? != self.schema_version)
+        let now: i64 = self.as_host(|c| {
+            c.prepare_cached("PRAGMA schema_version").and_then(|mut st| st.query_row([], |r| r.get(0)))
+        })?;
+        Ok(now != self.schema_version)
     }
 
     /// Ends the transaction `execute` opened, if any is still open (an
@@ -907,9 +891,12 @@ mod tests {
         let rw = grant(DatabaseAccess::ReadWrite, &["todos"]);
         let idle = Idle::default();
         // No idle connection yet: opening one is left to the blocking pool.
-        assert!(matches!(inline_on(&idle, &rw, "SELECT * FROM todos", true), Inline::Moved(false)));
+        assert!(matches!(
+            inline_on(&idle, &rw, "SELECT * FROM todos", true),
+            Inline::Moved { changed: false }
+        ));
         assert!(call_on(&idle, &path, &rw, "SELECT * FROM todos", true).0.is_ok());
-        let Inline::Done(Ok(Output::Changed(1)), false) =
+        let Inline::Done(Ok(Output::Changed(1))) =
             inline_on(&idle, &rw, "INSERT INTO todos (title) VALUES ('inline')", false)
         else {
             panic!("the insert did not finish inline")
@@ -917,7 +904,7 @@ mod tests {
         // The grant holds inline as on the blocking pool.
         assert!(matches!(
             inline_on(&idle, &rw, "SELECT count(*) FROM secrets", true),
-            Inline::Done(Err(Failure::Denied(_)), false)
+            Inline::Done(Err(Failure::Denied(_)))
         ));
         assert_eq!(idle_count(&idle), 1, "the connection went back idle");
     }
@@ -934,7 +921,7 @@ mod tests {
         // and rolled back whole, with the call's own time left.
         let big = "INSERT INTO todos (title) WITH RECURSIVE c(x) AS \
                    (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) SELECT 'n' || x FROM c";
-        assert!(matches!(inline_on(&idle, &rw, big, false), Inline::Moved(false)));
+        assert!(matches!(inline_on(&idle, &rw, big, false), Inline::Moved { changed: false }));
         assert_eq!(count_todos(&path), before, "the interrupted insert left rows");
         assert_eq!(idle_count(&idle), 1, "the interrupted connection was kept for the next call");
         // On the blocking pool it runs to the end.
@@ -954,7 +941,7 @@ mod tests {
         writer.execute_batch("BEGIN IMMEDIATE; INSERT INTO todos (title) VALUES ('held');").unwrap();
         let started = Instant::now();
         let attempt = inline_on(&idle, &rw, "INSERT INTO todos (title) VALUES ('waits')", false);
-        assert!(matches!(attempt, Inline::Moved(false)));
+        assert!(matches!(attempt, Inline::Moved { changed: false }));
         assert!(started.elapsed() < Duration::from_millis(500), "it waited {:?}", started.elapsed());
         // On the blocking pool the call waits for the lock and then writes.
         let release = std::thread::spawn(move || {
@@ -975,7 +962,10 @@ mod tests {
         assert!(call_on(&idle, &path, &rw, "SELECT 1", true).0.is_ok());
         Connection::open(&path).unwrap().execute_batch("CREATE TABLE hidden (v)").unwrap();
         // The stale connection is retired; a new one is opened off the thread.
-        assert!(matches!(inline_on(&idle, &rw, "SELECT count(*) FROM hidden", true), Inline::Moved(true)));
+        assert!(matches!(
+            inline_on(&idle, &rw, "SELECT count(*) FROM hidden", true),
+            Inline::Moved { changed: true }
+        ));
         assert_eq!(idle_count(&idle), 0);
     }
 
