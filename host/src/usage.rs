@@ -267,8 +267,7 @@ async fn drain(
     }
     while !usage.is_empty() {
         let n = usage.len().min(BATCH);
-        let batch: Vec<_> = usage.iter().take(n).cloned().collect();
-        match store.insert_usage_batch(&batch).await {
+        match store.insert_usage_batch(&usage.make_contiguous()[..n]).await {
             Ok(_) => {
                 usage.drain(..n);
                 pending.fetch_sub(n as u64, Ordering::Relaxed);

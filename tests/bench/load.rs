@@ -161,6 +161,9 @@ pub fn engine_settings(config: &mut magflock_host::config::HostConfig) {
     if let Some(n) = std::env::var("MAGFLOCK_BENCH_POOL_INSTANCES").ok().and_then(|v| v.parse().ok()) {
         config.engine.pool_instances = n;
     }
+    if let Some(n) = std::env::var("MAGFLOCK_BENCH_GUEST_WORKERS").ok().and_then(|v| v.parse().ok()) {
+        config.engine.guest_workers = n;
+    }
 }
 
 /// In a benchmark's child server: exits the process when the parent closes

@@ -33,6 +33,10 @@ use load::Target;
 use magflock_host::config::HostConfig;
 use magflock_host::state::AppState;
 
+/// The allocator `magflock` runs with (decision 019), for both servers.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PROJECT: &str = "bench";
 const ROWS: u32 = 1000;
 const ID: u32 = 42;
@@ -157,7 +161,13 @@ fn serve(args: &[String]) -> anyhow::Result<()> {
         _ => anyhow::bail!("usage: serve maggate <data-dir> | serve native <db-file>"),
     };
     // The runtime `magflock serve` runs on (`#[tokio::main]`: one worker per core).
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if kind == "maggate"
+        && let Some(n) = std::env::var("MAGFLOCK_BENCH_HTTP_WORKERS").ok().and_then(|v| v.parse().ok())
+    {
+        builder.worker_threads(n);
+    }
+    let rt = builder.enable_all().build()?;
     rt.block_on(async {
         match kind {
             "maggate" => serve_maggate(path).await,
