@@ -108,6 +108,12 @@ impl Request {
     pub fn into_body(self) -> Vec<u8> {
         self.body
     }
+
+    /// The headers (as [`Request::headers`] lists them) and the body,
+    /// taking them out of the request.
+    pub fn into_headers_and_body(self) -> (Vec<(String, Vec<u8>)>, Vec<u8>) {
+        (self.headers, self.body)
+    }
 }
 
 /// An HTTP response.

@@ -93,19 +93,27 @@ impl Events for HostEvents {
     }
 }
 
+/// `bytes` as text, invalid UTF-8 replaced with U+FFFD; valid UTF-8 is
+/// taken as it is, without a copy.
+fn utf8_lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 struct MagGate;
 
 impl Extension for MagGate {
     fn handle(req: Request) -> Response {
+        let method = req.method().to_owned();
+        let path = req.path().to_owned();
+        let query = req.query().to_owned();
+        // Headers and body are moved, not copied.
+        let (headers, body) = req.into_headers_and_body();
         let http = HttpRequest {
-            method: req.method().to_owned(),
-            path: req.path().to_owned(),
-            query: req.query().to_owned(),
-            headers: req
-                .headers()
-                .map(|(k, v)| (k.to_owned(), String::from_utf8_lossy(v).into_owned()))
-                .collect(),
-            body: req.into_body(),
+            method,
+            path,
+            query,
+            headers: headers.into_iter().map(|(k, v)| (k, utf8_lossy(v))).collect(),
+            body,
         };
         let out = crate::handle_with(&HostDatabase, &HostEvents, http, &Options::default());
         let mut resp = Response::new(out.status);

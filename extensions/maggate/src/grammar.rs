@@ -17,34 +17,47 @@ const OPERATORS: &str = "eq, neq, gt, gte, lt, lte, like, ilike, in, is, isdisti
 
 /// A cursor over one parameter value.
 struct Cursor<'a> {
-    chars: Vec<char>,
-    pos: usize,
-    /// The whole text, for error messages.
+    /// The whole text.
     text: &'a str,
+    /// The byte offset of the next character (always a character boundary).
+    pos: usize,
     /// What is being parsed ("filter", "select", ...), for error messages.
     what: &'static str,
 }
 
 impl<'a> Cursor<'a> {
     fn new(text: &'a str, what: &'static str) -> Self {
-        Cursor { chars: text.chars().collect(), pos: 0, text, what }
+        Cursor { text, pos: 0, what }
+    }
+
+    /// The text from the cursor on.
+    fn rest(&self) -> &'a str {
+        let text = self.text;
+        &text[self.pos..]
     }
 
     fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
+        self.rest().chars().next()
+    }
+
+    /// Step over the next character, if any.
+    fn advance(&mut self) {
+        if let Some(c) = self.peek() {
+            self.pos += c.len_utf8();
+        }
     }
 
     fn at_end(&self) -> bool {
-        self.pos >= self.chars.len()
+        self.pos >= self.text.len()
     }
 
     fn starts_with(&self, s: &str) -> bool {
-        s.chars().enumerate().all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
+        self.rest().starts_with(s)
     }
 
     fn eat(&mut self, s: &str) -> bool {
         if self.starts_with(s) {
-            self.pos += s.chars().count();
+            self.pos += s.len();
             true
         } else {
             false
@@ -53,7 +66,7 @@ impl<'a> Cursor<'a> {
 
     fn expect(&mut self, c: char) -> Result<(), ApiError> {
         if self.peek() == Some(c) {
-            self.pos += 1;
+            self.advance();
             Ok(())
         } else {
             Err(self.error(&format!("expected \"{c}\"")))
@@ -65,9 +78,11 @@ impl<'a> Cursor<'a> {
             Some(c) => format!("unexpected \"{c}\""),
             None => "unexpected end of input".to_owned(),
         };
+        // Columns count characters, from 1.
+        let column = self.text[..self.pos].chars().count() + 1;
         ApiError::parse(
             &format!("{} ({})", self.what, self.text),
-            format!("{found} at column {}; {expected}", self.pos + 1),
+            format!("{found} at column {column}; {expected}"),
         )
     }
 
@@ -79,37 +94,33 @@ impl<'a> Cursor<'a> {
             match self.peek() {
                 None => return Err(self.error("expected a closing \"")),
                 Some('"') => {
-                    self.pos += 1;
+                    self.advance();
                     return Ok(out);
                 }
                 Some('\\') => {
-                    self.pos += 1;
+                    self.advance();
                     match self.peek() {
                         Some(c) => {
                             out.push(c);
-                            self.pos += 1;
+                            self.advance();
                         }
                         None => return Err(self.error("expected a character after \\")),
                     }
                 }
                 Some(c) => {
                     out.push(c);
-                    self.pos += 1;
+                    self.advance();
                 }
             }
         }
     }
 
     /// Characters up to (not including) one of `stops` or the end.
-    fn until(&mut self, stops: &[char]) -> String {
-        let start = self.pos;
-        while let Some(c) = self.peek() {
-            if stops.contains(&c) {
-                break;
-            }
-            self.pos += 1;
-        }
-        self.chars[start..self.pos].iter().collect()
+    fn until(&mut self, stops: &[char]) -> &'a str {
+        let rest = self.rest();
+        let len = rest.find(stops).unwrap_or(rest.len());
+        self.pos += len;
+        &rest[..len]
     }
 
     /// An identifier: quoted, or unquoted up to one of `stops` (trimmed).
@@ -117,14 +128,13 @@ impl<'a> Cursor<'a> {
         let name = if self.peek() == Some('"') {
             self.quoted()?
         } else {
-            let start = self.pos;
-            while let Some(c) = self.peek() {
-                if stops.contains(&c) || c == '"' || (c == '-' && self.starts_with("->")) {
-                    break;
-                }
-                self.pos += 1;
-            }
-            self.chars[start..self.pos].iter().collect::<String>().trim().to_owned()
+            let rest = self.rest();
+            let len = rest
+                .char_indices()
+                .find(|&(i, c)| stops.contains(&c) || c == '"' || (c == '-' && rest[i..].starts_with("->")))
+                .map_or(rest.len(), |(i, _)| i);
+            self.pos += len;
+            rest[..len].trim().to_owned()
         };
         if name.is_empty() {
             return Err(self.error("expected a column name"));
@@ -191,8 +201,8 @@ pub fn parse_filter(column: String, value: &str, budget: &mut Budget) -> Result<
             }
             Operand::List(list)
         }
-        Op::Is => Operand::Is(is_value(&c.until(&[]), &c)?),
-        _ => Operand::Value(c.until(&[])),
+        Op::Is => Operand::Is(is_value(c.until(&[]), &c)?),
+        _ => Operand::Value(c.until(&[]).to_owned()),
     };
     Ok(Filter::Cond(Condition { column, negate, op, operand }))
 }
@@ -201,7 +211,7 @@ pub fn parse_filter(column: String, value: &str, budget: &mut Budget) -> Result<
 fn operator(c: &mut Cursor) -> Result<(bool, Op), ApiError> {
     let negate = c.eat("not.");
     let name = c.until(&['.', '(', ',', ')']);
-    let op = match name.as_str() {
+    let op = match name {
         "eq" => Op::Eq,
         "neq" => Op::Neq,
         "gt" => Op::Gt,
@@ -231,17 +241,19 @@ fn operator(c: &mut Cursor) -> Result<(bool, Op), ApiError> {
 }
 
 fn is_value(word: &str, c: &Cursor) -> Result<IsValue, ApiError> {
-    match word.to_ascii_lowercase().as_str() {
-        "null" => Ok(IsValue::Null),
-        "not_null" => Ok(IsValue::NotNull),
-        "true" => Ok(IsValue::True),
-        "false" => Ok(IsValue::False),
-        "unknown" => Ok(IsValue::Unknown),
-        _ => Err(ApiError::parse(
+    const WORDS: [(&str, IsValue); 5] = [
+        ("null", IsValue::Null),
+        ("not_null", IsValue::NotNull),
+        ("true", IsValue::True),
+        ("false", IsValue::False),
+        ("unknown", IsValue::Unknown),
+    ];
+    WORDS.iter().find(|(w, _)| word.eq_ignore_ascii_case(w)).map(|&(_, v)| v).ok_or_else(|| {
+        ApiError::parse(
             &format!("filter ({})", c.text),
             format!("unknown value \"{word}\" for is; expected null, not_null, true, false or unknown"),
-        )),
-    }
+        )
+    })
 }
 
 /// `(a,b,"c,d")`.
@@ -255,12 +267,12 @@ fn in_list(c: &mut Cursor) -> Result<Vec<String>, ApiError> {
         if out.len() >= MAX_IN_VALUES {
             return Err(ApiError::limit("number of values in in.()", MAX_IN_VALUES));
         }
-        let item = if c.peek() == Some('"') { c.quoted()? } else { c.until(&[',', ')']) };
+        let item = if c.peek() == Some('"') { c.quoted()? } else { c.until(&[',', ')']).to_owned() };
         out.push(item);
         match c.peek() {
-            Some(',') => c.pos += 1,
+            Some(',') => c.advance(),
             Some(')') => {
-                c.pos += 1;
+                c.advance();
                 return Ok(out);
             }
             _ => return Err(c.error("expected \",\" or \")\"")),
@@ -293,9 +305,9 @@ fn logic_group(
     loop {
         children.push(logic_item(c, depth, budget)?);
         match c.peek() {
-            Some(',') => c.pos += 1,
+            Some(',') => c.advance(),
             Some(')') => {
-                c.pos += 1;
+                c.advance();
                 return Ok(Filter::Logic { or, negate, children });
             }
             _ => return Err(c.error("expected \",\" or \")\"")),
@@ -308,7 +320,8 @@ fn logic_item(c: &mut Cursor, depth: usize, budget: &mut Budget) -> Result<Filte
         [("or(", true, false), ("and(", false, false), ("not.or(", true, true), ("not.and(", false, true)]
     {
         if c.starts_with(prefix) {
-            c.pos += prefix.chars().count() - 1;
+            // Up to the `(`, which the group expects.
+            c.pos += prefix.len() - 1;
             return logic_group(c, or, negate, depth + 1, budget);
         }
     }
@@ -323,9 +336,11 @@ fn logic_item(c: &mut Cursor, depth: usize, budget: &mut Budget) -> Result<Filte
         Op::In => Operand::List(in_list(c)?),
         Op::Is => {
             let word = c.until(&[',', ')']);
-            Operand::Is(is_value(&word, c)?)
+            Operand::Is(is_value(word, c)?)
         }
-        _ => Operand::Value(if c.peek() == Some('"') { c.quoted()? } else { c.until(&[',', ')']) }),
+        _ => {
+            Operand::Value(if c.peek() == Some('"') { c.quoted()? } else { c.until(&[',', ')']).to_owned() })
+        }
     };
     Ok(Filter::Cond(Condition { column, negate, op, operand }))
 }
@@ -342,19 +357,19 @@ pub fn parse_select(value: &str) -> Result<Vec<SelectItem>, ApiError> {
             return Err(ApiError::limit("number of select items", MAX_SELECT_ITEMS));
         }
         while c.peek() == Some(' ') {
-            c.pos += 1;
+            c.advance();
         }
         if c.starts_with("...") {
             return Err(ApiError::not_implemented("resource embedding (spread ...rel(...))"));
         }
         if c.peek() == Some('*') {
-            c.pos += 1;
+            c.advance();
             items.push(SelectItem::Star);
         } else {
             let stops = [',', ':', '(', ')', '!', '.'];
             let first = c.ident(&stops)?;
             let (alias, column) = if c.peek() == Some(':') && !c.starts_with("::") {
-                c.pos += 1;
+                c.advance();
                 (Some(first), c.ident(&stops)?)
             } else {
                 (None, first)
@@ -374,11 +389,11 @@ pub fn parse_select(value: &str) -> Result<Vec<SelectItem>, ApiError> {
             items.push(SelectItem::Column { alias, column });
         }
         while c.peek() == Some(' ') {
-            c.pos += 1;
+            c.advance();
         }
         match c.peek() {
             None => return Ok(items),
-            Some(',') => c.pos += 1,
+            Some(',') => c.advance(),
             _ => return Err(c.error("expected \",\"")),
         }
     }
@@ -401,7 +416,7 @@ pub fn parse_order(value: &str) -> Result<Vec<OrderTerm>, ApiError> {
         let mut seen_nulls = false;
         while c.eat(".") {
             let word = c.until(&['.', ',']);
-            match word.as_str() {
+            match word {
                 "asc" | "desc" if !seen_dir && !seen_nulls => {
                     term.desc = word == "desc";
                     seen_dir = true;
@@ -421,7 +436,7 @@ pub fn parse_order(value: &str) -> Result<Vec<OrderTerm>, ApiError> {
         terms.push(term);
         match c.peek() {
             None => return Ok(terms),
-            Some(',') => c.pos += 1,
+            Some(',') => c.advance(),
             _ => return Err(c.error("expected \",\"")),
         }
     }
@@ -438,7 +453,7 @@ pub fn parse_columns(value: &str) -> Result<Vec<String>, ApiError> {
         out.push(c.ident(&[','])?);
         match c.peek() {
             None => return Ok(out),
-            Some(',') => c.pos += 1,
+            Some(',') => c.advance(),
             _ => return Err(c.error("expected \",\"")),
         }
     }

@@ -27,8 +27,8 @@ use crate::error::ApiError;
 use crate::openapi;
 use crate::request::{Accept, ApiRequest, HttpRequest, Method, Resolution, Return, Target, parse_request};
 use crate::response::{
-    CONTENT_TYPE_JSON, CONTENT_TYPE_OBJECT, HttpResponse, content_range, fields_row, full_row, not_one_row,
-    rows_body,
+    CONTENT_TYPE_JSON, CONTENT_TYPE_OBJECT, HttpResponse, RowShape, content_range, full_row, not_one_row,
+    rows_json,
 };
 use crate::sql::{Builder, Field, Statement, body_value, find_table, projection};
 
@@ -65,7 +65,7 @@ pub fn handle(db: &dyn Database, events: &dyn Events, req: HttpRequest) -> HttpR
 /// Answer one request.
 pub fn handle_with(db: &dyn Database, events: &dyn Events, req: HttpRequest, opts: &Options) -> HttpResponse {
     let head = req.method.eq_ignore_ascii_case("HEAD");
-    let mut resp = match run(db, events, &req, opts) {
+    let mut resp = match run(db, events, req, opts) {
         Ok(r) => r,
         Err(e) => e.into(),
     };
@@ -78,7 +78,7 @@ pub fn handle_with(db: &dyn Database, events: &dyn Events, req: HttpRequest, opt
 fn run(
     db: &dyn Database,
     events: &dyn Events,
-    req: &HttpRequest,
+    req: HttpRequest,
     opts: &Options,
 ) -> Result<HttpResponse, ApiError> {
     let api = parse_request(req)?;
@@ -185,12 +185,11 @@ impl Ctx<'_> {
                 status = 206;
             }
         }
-        let objects = rows.rows.iter().map(|r| fields_row(self.table, &fields, r)).collect();
-        let body = rows_body(objects, self.object())?;
+        let body = rows_json(self.table, &fields, RowShape::Fields, &rows.rows, self.object())?;
         let mut resp = HttpResponse::new(status)
             .with_header("Content-Type", self.content_type())
             .with_header("Content-Range", range)
-            .with_body(body.to_string().into_bytes());
+            .with_body(body);
         if self.api.prefer.count {
             resp = resp.with_header("Preference-Applied", "count=exact");
         }
@@ -514,11 +513,8 @@ impl Ctx<'_> {
         let ret = self.api.prefer.return_.unwrap_or(Return::Minimal);
         let mut resp = if ret == Return::Representation {
             let fields = self.fields()?;
-            let objects = rows.iter().map(|r| full_row(self.table, &fields, r)).collect();
-            let body = rows_body(objects, self.object())?;
-            HttpResponse::new(status)
-                .with_header("Content-Type", self.content_type())
-                .with_body(body.to_string().into_bytes())
+            let body = rows_json(self.table, &fields, RowShape::Table, &rows, self.object())?;
+            HttpResponse::new(status).with_header("Content-Type", self.content_type()).with_body(body)
         } else {
             HttpResponse::new(if status == 201 { 201 } else { 204 })
         };

@@ -3,6 +3,8 @@
 //! Everything here is hostile input: every length, count and depth is
 //! bounded by a named constant below and checked before use; nothing panics.
 
+use std::borrow::Cow;
+
 use crate::error::ApiError;
 use crate::grammar::{self, Budget};
 
@@ -194,21 +196,21 @@ pub struct ApiRequest {
     pub body: Vec<u8>,
 }
 
-/// Parse a whole request.
-pub fn parse_request(req: &HttpRequest) -> Result<ApiRequest, ApiError> {
-    let method = match req.method.to_ascii_uppercase().as_str() {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "POST" => Method::Post,
-        "PATCH" => Method::Patch,
-        "DELETE" => Method::Delete,
-        other => {
-            return Err(ApiError::new(
-                405,
-                "PGRST117",
-                format!("Unsupported HTTP method: {}", truncate(other)),
-            ));
-        }
+/// Parse a whole request, taking its body.
+pub fn parse_request(req: HttpRequest) -> Result<ApiRequest, ApiError> {
+    const METHODS: [(&str, Method); 5] = [
+        ("GET", Method::Get),
+        ("HEAD", Method::Head),
+        ("POST", Method::Post),
+        ("PATCH", Method::Patch),
+        ("DELETE", Method::Delete),
+    ];
+    let Some(&(_, method)) = METHODS.iter().find(|(name, _)| req.method.eq_ignore_ascii_case(name)) else {
+        return Err(ApiError::new(
+            405,
+            "PGRST117",
+            format!("Unsupported HTTP method: {}", truncate(&req.method.to_ascii_uppercase())),
+        ));
     };
     let target = parse_path(&req.path)?;
     let query = parse_query(&req.query)?;
@@ -218,7 +220,7 @@ pub fn parse_request(req: &HttpRequest) -> Result<ApiRequest, ApiError> {
     }
     // Range applies to reads only; PostgREST ignores it on writes.
     let range = match req.header_values("range").next() {
-        Some(v) if matches!(method, Method::Get | Method::Head) && range_unit_is_items(req) => {
+        Some(v) if matches!(method, Method::Get | Method::Head) && range_unit_is_items(&req) => {
             parse_range(header(v)?)?
         }
         _ => None,
@@ -235,13 +237,15 @@ pub fn parse_request(req: &HttpRequest) -> Result<ApiRequest, ApiError> {
     if matches!(method, Method::Post | Method::Patch)
         && let Some(ct) = req.header_values("content-type").next()
     {
-        let mime = header(ct)?.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if !mime.is_empty() && mime != "application/json" && !mime.ends_with("+json") {
+        let mime = header(ct)?.split(';').next().unwrap_or("").trim();
+        let json_suffix =
+            mime.len().checked_sub(5).is_some_and(|i| mime.as_bytes()[i..].eq_ignore_ascii_case(b"+json"));
+        if !mime.is_empty() && !mime.eq_ignore_ascii_case("application/json") && !json_suffix {
             return Err(ApiError::new(415, "PGRST107", "Content-Type not acceptable: only application/json")
-                .details(truncate(&mime)));
+                .details(truncate(&mime.to_ascii_lowercase())));
         }
     }
-    Ok(ApiRequest { method, target, query, prefer, range, accept, body: req.body.clone() })
+    Ok(ApiRequest { method, target, query, prefer, range, accept, body: req.body })
 }
 
 fn header(v: &str) -> Result<&str, ApiError> {
@@ -273,7 +277,7 @@ pub fn parse_path(path: &str) -> Result<Target, ApiError> {
     if name.chars().count() > MAX_IDENT_CHARS {
         return Err(ApiError::limit("identifier length", MAX_IDENT_CHARS));
     }
-    Ok(Target::Table(name))
+    Ok(Target::Table(name.into_owned()))
 }
 
 /// Parse a raw query string.
@@ -292,7 +296,7 @@ pub fn parse_query(raw: &str) -> Result<Query, ApiError> {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
         let key = percent_decode(k, true)?;
         let value = percent_decode(v, true)?;
-        match key.as_str() {
+        match &*key {
             "select" => q.select = Some(grammar::parse_select(&value)?),
             "order" => q.order = grammar::parse_order(&value)?,
             "limit" => q.limit = Some(parse_u64("limit", &value)?),
@@ -333,8 +337,12 @@ fn parse_u64(what: &str, value: &str) -> Result<u64, ApiError> {
 }
 
 /// Percent-decoding; `+` is a space in query strings, as in PostgREST.
-pub fn percent_decode(s: &str, plus_is_space: bool) -> Result<String, ApiError> {
+/// Text with nothing to decode is returned as it is.
+pub fn percent_decode(s: &str, plus_is_space: bool) -> Result<Cow<'_, str>, ApiError> {
     let bytes = s.as_bytes();
+    if !bytes.iter().any(|&b| b == b'%' || (plus_is_space && b == b'+')) {
+        return Ok(Cow::Borrowed(s));
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -357,7 +365,9 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Result<String, ApiError> 
             }
         }
     }
-    String::from_utf8(out).map_err(|_| ApiError::parse("query string", "percent-decoded text is not UTF-8"))
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| ApiError::parse("query string", "percent-decoded text is not UTF-8"))
 }
 
 /// Add the preferences of one `Prefer` header value.
@@ -409,14 +419,15 @@ pub fn parse_range(value: &str) -> Result<Option<(u64, Option<u64>)>, ApiError> 
 
 /// The first acceptable media type of an `Accept` header.
 pub fn parse_accept(value: &str) -> Result<Accept, ApiError> {
+    const OBJECT: [&str; 2] = ["application/vnd.pgrst.object+json", "application/vnd.pgrst.object"];
+    const JSON: [&str; 4] = ["", "*/*", "application/*", "application/json"];
     for item in value.split(',') {
-        let mime = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        match mime.as_str() {
-            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
-                return Ok(Accept::Object);
-            }
-            "" | "*/*" | "application/*" | "application/json" => return Ok(Accept::Json),
-            _ => {}
+        let mime = item.split(';').next().unwrap_or("").trim();
+        if OBJECT.iter().any(|m| mime.eq_ignore_ascii_case(m)) {
+            return Ok(Accept::Object);
+        }
+        if JSON.iter().any(|m| mime.eq_ignore_ascii_case(m)) {
+            return Ok(Accept::Json);
         }
     }
     Err(ApiError::new(

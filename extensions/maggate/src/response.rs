@@ -6,6 +6,10 @@
 //! form `"\x0102"`, what PostgREST answers for `bytea` — the same on both
 //! dialects, so a client never sees which database is behind.
 
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::fmt::Write as _;
+
 use serde_json::{Map, Number, Value as Json};
 
 use crate::db::{Table, Value};
@@ -125,27 +129,118 @@ pub fn full_row(table: &Table, fields: &[Field], row: &[Value]) -> Json {
     Json::Object(m)
 }
 
-/// `Content-Range` for rows `lower..lower+len` of `total` (`*` unknown).
-pub fn content_range(lower: u64, len: usize, total: Option<u64>) -> String {
-    let total = total.map_or_else(|| "*".to_owned(), |t| t.to_string());
-    if len == 0 {
-        format!("*/{total}")
-    } else {
-        format!("{lower}-{}/{total}", lower.saturating_add(len as u64 - 1))
+/// How the values of a row line up with the output fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowShape {
+    /// In `fields` order (a `SELECT` of those fields), as [`fields_row`] reads them.
+    Fields,
+    /// In table-column order (`RETURNING` every column), as [`full_row`] reads them.
+    Table,
+}
+
+/// A body of rows as JSON text: an array of objects or (for
+/// `vnd.pgrst.object+json`) the one object; `Err` with 406 PGRST116 when an
+/// object was asked for and there is not exactly one row.
+///
+/// The text is what serializing the [`fields_row`] or [`full_row`] objects
+/// gives, byte for byte, written without building them.
+pub fn rows_json(
+    table: &Table,
+    fields: &[Field],
+    shape: RowShape,
+    rows: &[Vec<Value>],
+    object: bool,
+) -> Result<Vec<u8>, ApiError> {
+    if object && rows.len() != 1 {
+        return Err(not_one_row(rows.len() as u64));
+    }
+    let kinds: Vec<Kind> = fields
+        .iter()
+        .map(|f| table.columns.get(f.column).map_or(Kind::Text, |c| kind_of(&c.data_type)))
+        .collect();
+    // An object has one entry per key: where the key first appears, with
+    // the value of its last field (as `Map::insert` keeps them).
+    let mut entries: Vec<(&str, usize)> = Vec::with_capacity(fields.len());
+    let mut slots: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, f) in fields.iter().enumerate() {
+        match slots.entry(&f.key) {
+            Entry::Occupied(slot) => entries[*slot.get()].1 = i,
+            Entry::Vacant(slot) => {
+                slot.insert(entries.len());
+                entries.push((&f.key, i));
+            }
+        }
+    }
+    // Room for a few rows without growing.
+    let mut out = Vec::with_capacity(256);
+    if !object {
+        out.push(b'[');
+    }
+    for (n, row) in rows.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        if shape == RowShape::Fields && row.len() < fields.len() {
+            // Fewer values than fields (not what a `SELECT` of the fields
+            // returns): the fields without a value are left out.
+            push_json(&mut out, &fields_row(table, fields, row));
+            continue;
+        }
+        out.push(b'{');
+        for (e, &(key, i)) in entries.iter().enumerate() {
+            if e > 0 {
+                out.push(b',');
+            }
+            push_json_str(&mut out, key);
+            out.push(b':');
+            let v = match shape {
+                RowShape::Fields => &row[i],
+                RowShape::Table => row.get(fields[i].column).unwrap_or(&Value::Null),
+            };
+            push_value(&mut out, kinds[i], v);
+        }
+        out.push(b'}');
+    }
+    if !object {
+        out.push(b']');
+    }
+    Ok(out)
+}
+
+/// One value as JSON text, the same as [`value_to_json`] serialized.
+fn push_value(out: &mut Vec<u8>, kind: Kind, v: &Value) {
+    match v {
+        // Without the copy `value_to_json` makes.
+        Value::Text(s) if !matches!(kind, Kind::Json | Kind::Numeric) => push_json_str(out, s),
+        v => push_json(out, &value_to_json(kind, v)),
     }
 }
 
-/// A body of rows, as an array or (for `vnd.pgrst.object+json`) the one
-/// object; `Err` with 406 PGRST116 when an object was asked for and there
-/// is not exactly one row.
-pub fn rows_body(rows: Vec<Json>, object: bool) -> Result<Json, ApiError> {
-    if !object {
-        return Ok(Json::Array(rows));
+fn push_json(out: &mut Vec<u8>, value: &Json) {
+    serde_json::to_writer(out, value).expect("JSON values serialize into memory");
+}
+
+/// A JSON string, escaped as serde_json escapes it.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(out, s).expect("strings serialize into memory");
+}
+
+/// `Content-Range` for rows `lower..lower+len` of `total` (`*` unknown).
+pub fn content_range(lower: u64, len: usize, total: Option<u64>) -> String {
+    // Writing to a String cannot fail.
+    let mut range = String::with_capacity(24);
+    if len == 0 {
+        range.push('*');
+    } else {
+        let _ = write!(range, "{lower}-{}", lower.saturating_add(len as u64 - 1));
     }
-    match <[Json; 1]>::try_from(rows) {
-        Ok([one]) => Ok(one),
-        Err(rows) => Err(not_one_row(rows.len() as u64)),
+    match total {
+        Some(total) => {
+            let _ = write!(range, "/{total}");
+        }
+        None => range.push_str("/*"),
     }
+    range
 }
 
 /// 406 PGRST116, PostgREST's answer when `vnd.pgrst.object+json` meets

@@ -9,6 +9,8 @@
 //! of first appearance, which is not the same contract). Only integers MagGate
 //! parsed itself (`LIMIT`/`OFFSET`) are written as literals.
 
+use std::fmt::{self, Write as _};
+
 use crate::db::{Column, Dialect, Table, Value};
 use crate::error::ApiError;
 use crate::request::{Condition, Filter, IsValue, Op, Operand, OrderTerm, Resolution, SelectItem};
@@ -42,27 +44,45 @@ pub enum Kind {
 
 /// The kind of a declared type, for PostgreSQL's names and SQLite's affinity
 /// rules (<https://www.sqlite.org/datatype3.html#determination_of_column_affinity>).
+/// Names compare ignoring ASCII case.
 pub fn kind_of(data_type: &str) -> Kind {
-    let t = data_type.trim().to_ascii_lowercase();
-    match t.as_str() {
-        "boolean" | "bool" => return Kind::Bool,
-        "json" | "jsonb" => return Kind::Json,
-        "bytea" | "blob" => return Kind::Blob,
-        "array" => return Kind::Array,
-        "real" | "double precision" | "float4" | "float8" | "double" | "float" => return Kind::Float,
-        "smallint" | "integer" | "bigint" | "int2" | "int4" | "int8" | "smallserial" | "serial"
-        | "bigserial" => return Kind::Int,
-        _ => {}
-    }
-    if t.ends_with("[]") {
+    let t = data_type.trim();
+    let is = |names: &[&str]| names.iter().any(|n| t.eq_ignore_ascii_case(n));
+    let starts = |prefix: &str| {
+        t.as_bytes().get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+    };
+    let has = |part: &str| t.as_bytes().windows(part.len()).any(|w| w.eq_ignore_ascii_case(part.as_bytes()));
+    if is(&["boolean", "bool"]) {
+        Kind::Bool
+    } else if is(&["json", "jsonb"]) {
+        Kind::Json
+    } else if is(&["bytea", "blob"]) {
+        Kind::Blob
+    } else if is(&["array"]) {
         Kind::Array
-    } else if t.starts_with("numeric") || t.starts_with("decimal") {
-        Kind::Numeric
-    } else if t.contains("int") && !t.contains("interval") && !t.contains("point") {
+    } else if is(&["real", "double precision", "float4", "float8", "double", "float"]) {
+        Kind::Float
+    } else if is(&[
+        "smallint",
+        "integer",
+        "bigint",
+        "int2",
+        "int4",
+        "int8",
+        "smallserial",
+        "serial",
+        "bigserial",
+    ]) {
         Kind::Int
-    } else if t.contains("char") || t.contains("clob") || t.contains("text") {
+    } else if t.ends_with("[]") {
+        Kind::Array
+    } else if starts("numeric") || starts("decimal") {
+        Kind::Numeric
+    } else if has("int") && !has("interval") && !has("point") {
+        Kind::Int
+    } else if has("char") || has("clob") || has("text") {
         Kind::Text
-    } else if t.contains("real") || t.contains("floa") || t.contains("doub") {
+    } else if has("real") || has("floa") || has("doub") {
         Kind::Float
     } else {
         Kind::Text
@@ -72,17 +92,20 @@ pub fn kind_of(data_type: &str) -> Kind {
 /// A filter value (text from the URL) as the column's type, where the text
 /// form is unambiguous; otherwise text, for the database to parse.
 pub fn filter_value(column: &Column, text: &str) -> Value {
-    match kind_of(&column.data_type) {
+    typed_value(kind_of(&column.data_type), text)
+}
+
+/// [`filter_value`] for a column of kind `kind`.
+fn typed_value(kind: Kind, text: &str) -> Value {
+    let is = |names: &[&str]| names.iter().any(|n| text.eq_ignore_ascii_case(n));
+    match kind {
         Kind::Int => text.parse::<i64>().map_or_else(|_| Value::Text(text.to_owned()), Value::Int),
         Kind::Float => match text.parse::<f64>() {
             Ok(f) if f.is_finite() => Value::Float(f),
             _ => Value::Text(text.to_owned()),
         },
-        Kind::Bool => match text.to_ascii_lowercase().as_str() {
-            "true" | "t" => Value::Bool(true),
-            "false" | "f" => Value::Bool(false),
-            _ => Value::Text(text.to_owned()),
-        },
+        Kind::Bool if is(&["true", "t"]) => Value::Bool(true),
+        Kind::Bool if is(&["false", "f"]) => Value::Bool(false),
         _ => Value::Text(text.to_owned()),
     }
 }
@@ -146,7 +169,27 @@ fn decode_hex_bytea(s: &str) -> Option<Vec<u8>> {
 
 /// `name` as a quoted identifier.
 pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    let mut out = String::with_capacity(name.len() + 2);
+    push_ident(&mut out, name);
+    out
+}
+
+/// Append `name` as a quoted identifier: in `"`, each `"` doubled.
+fn push_ident(out: &mut String, name: &str) {
+    out.push('"');
+    for (i, part) in name.split('"').enumerate() {
+        if i > 0 {
+            out.push_str("\"\"");
+        }
+        out.push_str(part);
+    }
+    out.push('"');
+}
+
+/// Append `n` in decimal.
+fn push_number(out: &mut String, n: impl fmt::Display) {
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{n}");
 }
 
 /// The table named exactly `name`.
@@ -188,7 +231,9 @@ fn column_index(table: &Table, name: &str) -> Result<usize, ApiError> {
         .ok_or_else(|| ApiError::unknown_column(&table.name, name))
 }
 
-/// Builds one statement: its text and its parameters.
+/// Builds one statement: its text and its parameters. Each statement is
+/// written into one `String`, parameters bound in the order their
+/// placeholders appear.
 pub struct Builder<'a> {
     dialect: Dialect,
     table: &'a Table,
@@ -204,133 +249,181 @@ impl<'a> Builder<'a> {
         Statement { sql, params: self.params }
     }
 
-    /// A placeholder for `v`.
-    fn bind(&mut self, v: Value) -> Result<String, ApiError> {
+    /// Bind `v` and append its placeholder.
+    fn bind(&mut self, out: &mut String, v: Value) -> Result<(), ApiError> {
         if self.params.len() >= MAX_BIND_PARAMS {
             return Err(ApiError::limit("number of bound values", MAX_BIND_PARAMS));
         }
         self.params.push(v);
-        let n = self.params.len();
-        Ok(match self.dialect {
-            Dialect::Postgres => format!("${n}"),
-            Dialect::Sqlite => format!("?{n}"),
-        })
+        out.push(match self.dialect {
+            Dialect::Postgres => '$',
+            Dialect::Sqlite => '?',
+        });
+        push_number(out, self.params.len());
+        Ok(())
     }
 
     fn column(&self, name: &str) -> Result<&'a Column, ApiError> {
         self.table.column(name).ok_or_else(|| ApiError::unknown_column(&self.table.name, name))
     }
 
-    fn table_name(&self) -> String {
-        quote_ident(&self.table.name)
-    }
-
     /// ` WHERE ...` (empty without filters).
     pub fn where_clause(&mut self, filters: &[Filter]) -> Result<String, ApiError> {
-        if filters.is_empty() {
-            return Ok(String::new());
-        }
-        let parts = filters.iter().map(|f| self.filter(f)).collect::<Result<Vec<_>, _>>()?;
-        Ok(format!(" WHERE {}", parts.join(" AND ")))
+        let mut out = String::new();
+        self.push_where(&mut out, filters)?;
+        Ok(out)
     }
 
-    fn filter(&mut self, f: &Filter) -> Result<String, ApiError> {
+    fn push_where(&mut self, out: &mut String, filters: &[Filter]) -> Result<(), ApiError> {
+        for (i, f) in filters.iter().enumerate() {
+            out.push_str(if i == 0 { " WHERE " } else { " AND " });
+            self.push_filter(out, f)?;
+        }
+        Ok(())
+    }
+
+    fn push_filter(&mut self, out: &mut String, f: &Filter) -> Result<(), ApiError> {
         match f {
-            Filter::Cond(c) => self.condition(c),
+            Filter::Cond(c) => self.push_condition(out, c),
             Filter::Logic { or, negate, children } => {
-                let parts = children.iter().map(|f| self.filter(f)).collect::<Result<Vec<_>, _>>()?;
-                let joined = format!("({})", parts.join(if *or { " OR " } else { " AND " }));
-                Ok(if *negate { format!("NOT {joined}") } else { joined })
+                if *negate {
+                    out.push_str("NOT ");
+                }
+                out.push('(');
+                for (i, child) in children.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(if *or { " OR " } else { " AND " });
+                    }
+                    self.push_filter(out, child)?;
+                }
+                out.push(')');
+                Ok(())
             }
         }
     }
 
-    fn condition(&mut self, c: &Condition) -> Result<String, ApiError> {
+    fn push_condition(&mut self, out: &mut String, c: &Condition) -> Result<(), ApiError> {
+        let mismatch = || ApiError::parse("filter", "operator and operand do not match");
         let column = self.column(&c.column)?;
-        let col = quote_ident(&column.name);
         let pg = self.dialect == Dialect::Postgres;
-        let sql = match (&c.op, &c.operand) {
+        if c.negate {
+            out.push_str("NOT (");
+        }
+        match (&c.op, &c.operand) {
+            (Op::In, Operand::List(items)) if items.is_empty() => out.push_str("1 = 0"),
             (Op::In, Operand::List(items)) => {
-                if items.is_empty() {
-                    "1 = 0".to_owned()
-                } else {
-                    let ps = items
-                        .iter()
-                        .map(|v| self.bind(filter_value(column, v)))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    format!("{col} IN ({})", ps.join(", "))
+                let kind = kind_of(&column.data_type);
+                push_ident(out, &column.name);
+                out.push_str(" IN (");
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    self.bind(out, typed_value(kind, v))?;
                 }
+                out.push(')');
             }
-            (Op::Is, Operand::Is(v)) => match v {
-                IsValue::Null | IsValue::Unknown => format!("{col} IS NULL"),
-                IsValue::NotNull => format!("{col} IS NOT NULL"),
-                IsValue::True => format!("{col} IS TRUE"),
-                IsValue::False => format!("{col} IS FALSE"),
-            },
+            (Op::Is, Operand::Is(v)) => {
+                push_ident(out, &column.name);
+                out.push_str(match v {
+                    IsValue::Null | IsValue::Unknown => " IS NULL",
+                    IsValue::NotNull => " IS NOT NULL",
+                    IsValue::True => " IS TRUE",
+                    IsValue::False => " IS FALSE",
+                });
+            }
             (Op::Like, Operand::Value(v)) => {
                 let pattern = v.replace('*', "%");
+                push_ident(out, &column.name);
                 if pg {
-                    format!("{col} LIKE {}", self.bind(Value::Text(pattern))?)
+                    out.push_str(" LIKE ");
+                    self.bind(out, Value::Text(pattern))?;
                 } else {
                     // SQLite's LIKE ignores ASCII case; GLOB keeps it, as
                     // PostgreSQL's LIKE does.
-                    format!("{col} GLOB {}", self.bind(Value::Text(like_to_glob(&pattern)))?)
+                    out.push_str(" GLOB ");
+                    self.bind(out, Value::Text(like_to_glob(&pattern)))?;
                 }
             }
             (Op::Ilike, Operand::Value(v)) => {
-                let p = self.bind(Value::Text(v.replace('*', "%")))?;
-                if pg { format!("{col} ILIKE {p}") } else { format!("{col} LIKE {p} ESCAPE '\\'") }
+                push_ident(out, &column.name);
+                out.push_str(if pg { " ILIKE " } else { " LIKE " });
+                self.bind(out, Value::Text(v.replace('*', "%")))?;
+                if !pg {
+                    out.push_str(" ESCAPE '\\'");
+                }
             }
             (Op::IsDistinct, Operand::Value(v)) => {
-                let p = self.bind(filter_value(column, v))?;
-                if pg { format!("{col} IS DISTINCT FROM {p}") } else { format!("{col} IS NOT {p}") }
+                push_ident(out, &column.name);
+                out.push_str(if pg { " IS DISTINCT FROM " } else { " IS NOT " });
+                self.bind(out, filter_value(column, v))?;
             }
             (op, Operand::Value(v)) => {
                 let sym = match op {
-                    Op::Eq => "=",
-                    Op::Neq => "<>",
-                    Op::Gt => ">",
-                    Op::Gte => ">=",
-                    Op::Lt => "<",
-                    Op::Lte => "<=",
-                    _ => return Err(ApiError::parse("filter", "operator and operand do not match")),
+                    Op::Eq => " = ",
+                    Op::Neq => " <> ",
+                    Op::Gt => " > ",
+                    Op::Gte => " >= ",
+                    Op::Lt => " < ",
+                    Op::Lte => " <= ",
+                    _ => return Err(mismatch()),
                 };
-                format!("{col} {sym} {}", self.bind(filter_value(column, v))?)
+                push_ident(out, &column.name);
+                out.push_str(sym);
+                self.bind(out, filter_value(column, v))?;
             }
-            _ => return Err(ApiError::parse("filter", "operator and operand do not match")),
-        };
-        Ok(if c.negate { format!("NOT ({sql})") } else { sql })
+            _ => return Err(mismatch()),
+        }
+        if c.negate {
+            out.push(')');
+        }
+        Ok(())
     }
 
-    fn order_clause(&self, order: &[OrderTerm]) -> Result<String, ApiError> {
-        if order.is_empty() {
-            return Ok(String::new());
-        }
-        let mut parts = Vec::new();
-        for t in order {
-            let col = quote_ident(&self.column(&t.column)?.name);
+    /// ` ORDER BY ...` (nothing without terms).
+    fn push_order(&self, out: &mut String, order: &[OrderTerm]) -> Result<(), ApiError> {
+        for (i, t) in order.iter().enumerate() {
+            out.push_str(if i == 0 { " ORDER BY " } else { ", " });
+            push_ident(out, &self.column(&t.column)?.name);
             // PostgreSQL's defaults, written out so SQLite (nulls first
             // ascending) sorts the same way.
             let nulls_first = t.nulls_first.unwrap_or(t.desc);
-            parts.push(format!(
-                "{col} {} NULLS {}",
-                if t.desc { "DESC" } else { "ASC" },
-                if nulls_first { "FIRST" } else { "LAST" }
-            ));
+            out.push_str(if t.desc { " DESC" } else { " ASC" });
+            out.push_str(if nulls_first { " NULLS FIRST" } else { " NULLS LAST" });
         }
-        Ok(format!(" ORDER BY {}", parts.join(", ")))
+        Ok(())
     }
 
-    fn columns_list(&self, indexes: impl Iterator<Item = usize>) -> String {
-        indexes
-            .filter_map(|i| self.table.columns.get(i))
-            .map(|c| quote_ident(&c.name))
-            .collect::<Vec<_>>()
-            .join(", ")
+    /// The quoted names of the columns at `indexes`, separated by `, `.
+    fn push_columns(&self, out: &mut String, indexes: impl Iterator<Item = usize>) {
+        for (i, c) in indexes.filter_map(|i| self.table.columns.get(i)).enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            push_ident(out, &c.name);
+        }
     }
 
-    fn returning(&self) -> String {
-        format!(" RETURNING {}", self.columns_list(0..self.table.columns.len()))
+    fn push_all_columns(&self, out: &mut String) {
+        self.push_columns(out, 0..self.table.columns.len());
+    }
+
+    fn push_returning(&self, out: &mut String) {
+        out.push_str(" RETURNING ");
+        self.push_all_columns(out);
+    }
+
+    /// `name = $n, ...` for an `UPDATE`.
+    fn push_assignments(&mut self, out: &mut String, set: Vec<(usize, Value)>) -> Result<(), ApiError> {
+        for (n, (i, v)) in set.into_iter().enumerate() {
+            if n > 0 {
+                out.push_str(", ");
+            }
+            push_ident(out, &self.table.columns[i].name);
+            out.push_str(" = ");
+            self.bind(out, v)?;
+        }
+        Ok(())
     }
 
     /// `SELECT fields FROM t WHERE ... ORDER BY ... LIMIT ... OFFSET ...`.
@@ -342,25 +435,34 @@ impl<'a> Builder<'a> {
         limit: Option<u64>,
         offset: u64,
     ) -> Result<Statement, ApiError> {
-        let cols = self.columns_list(fields.iter().map(|f| f.column));
-        let wh = self.where_clause(filters)?;
-        let ord = self.order_clause(order)?;
-        let mut sql = format!("SELECT {cols} FROM {}{wh}{ord}", self.table_name());
+        // Room for most statements without growing.
+        let mut sql = String::with_capacity(128);
+        sql.push_str("SELECT ");
+        self.push_columns(&mut sql, fields.iter().map(|f| f.column));
+        sql.push_str(" FROM ");
+        push_ident(&mut sql, &self.table.name);
+        self.push_where(&mut sql, filters)?;
+        self.push_order(&mut sql, order)?;
         match (limit, self.dialect) {
-            (Some(l), _) => sql.push_str(&format!(" LIMIT {l}")),
+            (Some(l), _) => {
+                sql.push_str(" LIMIT ");
+                push_number(&mut sql, l);
+            }
             (None, Dialect::Sqlite) if offset > 0 => sql.push_str(" LIMIT -1"),
             (None, _) => {}
         }
         if offset > 0 {
-            sql.push_str(&format!(" OFFSET {offset}"));
+            sql.push_str(" OFFSET ");
+            push_number(&mut sql, offset);
         }
         Ok(self.finish(sql))
     }
 
     /// `SELECT count(*) FROM t WHERE ...`.
     pub fn count(mut self, filters: &[Filter]) -> Result<Statement, ApiError> {
-        let wh = self.where_clause(filters)?;
-        let sql = format!("SELECT count(*) FROM {}{wh}", self.table_name());
+        let mut sql = String::from("SELECT count(*) FROM ");
+        push_ident(&mut sql, &self.table.name);
+        self.push_where(&mut sql, filters)?;
         Ok(self.finish(sql))
     }
 
@@ -377,78 +479,111 @@ impl<'a> Builder<'a> {
         rows: Vec<Vec<Option<Value>>>,
         upsert: Option<(&[usize], Resolution)>,
     ) -> Result<Statement, ApiError> {
-        let table = self.table_name();
-        let mut ret = self.returning();
+        let mut sql = String::from("INSERT INTO ");
+        push_ident(&mut sql, &self.table.name);
+        if columns.is_empty() {
+            if rows.len() <= 1 {
+                sql.push_str(" DEFAULT VALUES");
+            } else {
+                if self.dialect == Dialect::Sqlite || self.table.columns.is_empty() {
+                    return Err(ApiError::new(400, "PGRST102", "All object keys must match")
+                        .details("several empty objects cannot be inserted in one statement on SQLite"));
+                }
+                sql.push_str(" (");
+                push_ident(&mut sql, &self.table.columns[0].name);
+                sql.push_str(") VALUES ");
+                for i in 0..rows.len() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str("(DEFAULT)");
+                }
+            }
+        } else {
+            sql.push_str(" (");
+            self.push_columns(&mut sql, columns.iter().copied());
+            sql.push_str(") VALUES ");
+            for (r, row) in rows.into_iter().enumerate() {
+                if r > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for (i, v) in row.into_iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    match v {
+                        Some(v) => self.bind(&mut sql, v)?,
+                        None if self.dialect == Dialect::Postgres => sql.push_str("DEFAULT"),
+                        None => {
+                            return Err(ApiError::parse("body", "DEFAULT is not available here on SQLite"));
+                        }
+                    }
+                }
+                sql.push(')');
+            }
+        }
         if let Some((key, resolution)) = upsert {
-            let target = self.columns_list(key.iter().copied());
-            let set: Vec<String> = columns
+            sql.push_str(" ON CONFLICT (");
+            self.push_columns(&mut sql, key.iter().copied());
+            sql.push_str(") ");
+            let set: Vec<&Column> = columns
                 .iter()
                 .filter(|i| !key.contains(i))
                 .filter_map(|&i| self.table.columns.get(i))
-                .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(&c.name)))
                 .collect();
-            let action = if resolution == Resolution::Ignore || set.is_empty() {
-                "DO NOTHING".to_owned()
+            if resolution == Resolution::Ignore || set.is_empty() {
+                sql.push_str("DO NOTHING");
             } else {
-                format!("DO UPDATE SET {}", set.join(", "))
-            };
-            ret = format!(" ON CONFLICT ({target}) {action}{ret}");
-        }
-        if columns.is_empty() {
-            if rows.len() <= 1 {
-                return Ok(self.finish(format!("INSERT INTO {table} DEFAULT VALUES{ret}")));
+                sql.push_str("DO UPDATE SET ");
+                for (i, c) in set.iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    push_ident(&mut sql, &c.name);
+                    sql.push_str(" = EXCLUDED.");
+                    push_ident(&mut sql, &c.name);
+                }
             }
-            if self.dialect == Dialect::Sqlite || self.table.columns.is_empty() {
-                return Err(ApiError::new(400, "PGRST102", "All object keys must match")
-                    .details("several empty objects cannot be inserted in one statement on SQLite"));
-            }
-            let first = quote_ident(&self.table.columns[0].name);
-            let values = vec!["(DEFAULT)"; rows.len()].join(", ");
-            return Ok(self.finish(format!("INSERT INTO {table} ({first}) VALUES {values}{ret}")));
         }
-        let cols = self.columns_list(columns.iter().copied());
-        let mut tuples = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut items = Vec::with_capacity(row.len());
-            for v in row {
-                items.push(match v {
-                    Some(v) => self.bind(v)?,
-                    None if self.dialect == Dialect::Postgres => "DEFAULT".to_owned(),
-                    None => return Err(ApiError::parse("body", "DEFAULT is not available here on SQLite")),
-                });
-            }
-            tuples.push(format!("({})", items.join(", ")));
-        }
-        let sql = format!("INSERT INTO {table} ({cols}) VALUES {}{ret}", tuples.join(", "));
+        self.push_returning(&mut sql);
         Ok(self.finish(sql))
     }
 
     /// `SELECT * FROM t WHERE (key = k1) OR (key = k2) ...`: the rows an
     /// upsert may update.
     pub fn select_keys(mut self, key: &[usize], values: Vec<Vec<Value>>) -> Result<Statement, ApiError> {
-        let mut ors = Vec::with_capacity(values.len());
-        for row in values {
-            let mut ands = Vec::with_capacity(key.len());
-            for (&i, v) in key.iter().zip(row) {
-                let name = quote_ident(&self.table.columns[i].name);
-                ands.push(format!("{name} = {}", self.bind(v)?));
+        let mut sql = String::from("SELECT ");
+        self.push_all_columns(&mut sql);
+        sql.push_str(" FROM ");
+        push_ident(&mut sql, &self.table.name);
+        sql.push_str(" WHERE ");
+        for (r, row) in values.into_iter().enumerate() {
+            if r > 0 {
+                sql.push_str(" OR ");
             }
-            ors.push(format!("({})", ands.join(" AND ")));
+            sql.push('(');
+            for (n, (&i, v)) in key.iter().zip(row).enumerate() {
+                if n > 0 {
+                    sql.push_str(" AND ");
+                }
+                push_ident(&mut sql, &self.table.columns[i].name);
+                sql.push_str(" = ");
+                self.bind(&mut sql, v)?;
+            }
+            sql.push(')');
         }
-        let all = self.columns_list(0..self.table.columns.len());
-        let sql = format!("SELECT {all} FROM {} WHERE {}", self.table_name(), ors.join(" OR "));
         Ok(self.finish(sql))
     }
 
     /// `UPDATE t SET ... WHERE ... RETURNING *`.
     pub fn update(mut self, set: Vec<(usize, Value)>, filters: &[Filter]) -> Result<Statement, ApiError> {
-        let mut assigns = Vec::with_capacity(set.len());
-        for (i, v) in set {
-            let name = quote_ident(&self.table.columns[i].name);
-            assigns.push(format!("{name} = {}", self.bind(v)?));
-        }
-        let wh = self.where_clause(filters)?;
-        let sql = format!("UPDATE {} SET {}{wh}{}", self.table_name(), assigns.join(", "), self.returning());
+        let mut sql = String::from("UPDATE ");
+        push_ident(&mut sql, &self.table.name);
+        sql.push_str(" SET ");
+        self.push_assignments(&mut sql, set)?;
+        self.push_where(&mut sql, filters)?;
+        self.push_returning(&mut sql);
         Ok(self.finish(sql))
     }
 
@@ -476,42 +611,46 @@ impl<'a> Builder<'a> {
                 "old rows in one statement need PostgreSQL and a primary key",
             ));
         }
-        let mut assigns = Vec::with_capacity(set.len());
-        for (i, v) in set {
-            let name = quote_ident(&self.table.columns[i].name);
-            assigns.push(format!("{name} = {}", self.bind(v)?));
+        let mut sql = String::from("UPDATE ");
+        push_ident(&mut sql, &self.table.name);
+        sql.push_str(" AS \"maggate_new\" SET ");
+        self.push_assignments(&mut sql, set)?;
+        sql.push_str(" FROM (SELECT ");
+        self.push_all_columns(&mut sql);
+        sql.push_str(" FROM ");
+        push_ident(&mut sql, &self.table.name);
+        self.push_where(&mut sql, filters)?;
+        sql.push_str(" FOR UPDATE) AS \"maggate_old\" WHERE ");
+        for (n, c) in pk.iter().filter_map(|&i| self.table.columns.get(i)).enumerate() {
+            if n > 0 {
+                sql.push_str(" AND ");
+            }
+            sql.push_str("\"maggate_new\".");
+            push_ident(&mut sql, &c.name);
+            sql.push_str(" = \"maggate_old\".");
+            push_ident(&mut sql, &c.name);
         }
-        let wh = self.where_clause(filters)?;
-        let all = self.columns_list(0..self.table.columns.len());
-        let qualified = |alias: &str| {
-            self.table
-                .columns
-                .iter()
-                .map(|c| format!("\"{alias}\".{}", quote_ident(&c.name)))
-                .collect::<Vec<_>>()
-        };
-        let join = pk
-            .iter()
-            .filter_map(|&i| self.table.columns.get(i))
-            .map(|c| format!("\"maggate_new\".{0} = \"maggate_old\".{0}", quote_ident(&c.name)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let mut returning = qualified("maggate_new");
-        returning.extend(qualified("maggate_old"));
-        let sql = format!(
-            "UPDATE {t} AS \"maggate_new\" SET {set} FROM (SELECT {all} FROM {t}{wh} FOR UPDATE) AS \"maggate_old\" \
-             WHERE {join} RETURNING {ret}",
-            t = self.table_name(),
-            set = assigns.join(", "),
-            ret = returning.join(", "),
-        );
+        sql.push_str(" RETURNING ");
+        let mut first = true;
+        for alias in ["\"maggate_new\".", "\"maggate_old\"."] {
+            for c in &self.table.columns {
+                if !first {
+                    sql.push_str(", ");
+                }
+                first = false;
+                sql.push_str(alias);
+                push_ident(&mut sql, &c.name);
+            }
+        }
         Ok(self.finish(sql))
     }
 
     /// `DELETE FROM t WHERE ... RETURNING *`.
     pub fn delete(mut self, filters: &[Filter]) -> Result<Statement, ApiError> {
-        let wh = self.where_clause(filters)?;
-        let sql = format!("DELETE FROM {}{wh}{}", self.table_name(), self.returning());
+        let mut sql = String::from("DELETE FROM ");
+        push_ident(&mut sql, &self.table.name);
+        self.push_where(&mut sql, filters)?;
+        self.push_returning(&mut sql);
         Ok(self.finish(sql))
     }
 }

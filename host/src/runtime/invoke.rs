@@ -7,10 +7,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::FutureExt as _;
 use http_body_util::{BodyExt, Full, Limited};
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::limits::Meter;
 use super::outcome::{HostTrap, Outcome, classify};
@@ -165,43 +167,43 @@ impl Runtime {
         let budget = loaded.limits.fuel;
         let pre = loaded.proxy.clone();
         let task_meter = meter.clone();
-        // The guest runs in its own task: the response body is streamed out
-        // of it while it runs, and dropping the task drops the store.
+        // The guest runs in its own task, which also collects the response
+        // it streams out: the HTTP side is woken once, when the task ends,
+        // not for the response head, each body frame and the end apart.
+        // Dropping the task drops the store.
         let task = self.spawn_guest(async move {
-            let result = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
-                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
-            }
-            .await;
-            task_meter.fuel_used.store(fuel_used(&store, budget), Ordering::Relaxed);
-            result
-        });
-        let abort = task.abort_handle();
-        let collect = async {
-            let resp = rx.await.ok()?;
-            Some(match resp {
-                Ok(resp) => {
-                    let (parts, body) = resp.into_parts();
-                    match Limited::new(body, MAX_RESPONSE_BYTES).collect().await {
-                        Ok(b) => Ok(http::Response::from_parts(parts, b.to_bytes())),
-                        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-                            Err(Outcome::ResponseTooLarge)
-                        }
-                        Err(_) => Err(Outcome::Trap),
+            let collect = collect_response(rx);
+            tokio::pin!(collect);
+            let mut collected = None;
+            let result = {
+                let call = async {
+                    let proxy = pre.instantiate_async(&mut store).await?;
+                    proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+                };
+                tokio::pin!(call);
+                loop {
+                    tokio::select! {
+                        biased;
+                        r = &mut call => break r,
+                        c = &mut collect, if collected.is_none() => collected = Some(c),
                     }
                 }
-                Err(_code) => Err(Outcome::Trap),
-            })
-        };
+            };
+            task_meter.fuel_used.store(fuel_used(&store, budget), Ordering::Relaxed);
+            let collected = match collected.or_else(|| (&mut collect).now_or_never()) {
+                Some(c) => c,
+                None => {
+                    // A response the guest left unset, or a body it left
+                    // unfinished, ends with the store that holds it.
+                    drop(store);
+                    collect.await
+                }
+            };
+            (result, collected)
+        });
+        let abort = task.abort_handle();
         let outer = loaded.limits.timeout + EPOCH_TICK * 2 + OUTER_GRACE;
-        let collected = match tokio::time::timeout(outer, collect).await {
-            Ok(c) => c,
-            Err(_) => {
-                abort.abort();
-                return (Outcome::DeadlineExceeded, None);
-            }
-        };
-        let guest = match tokio::time::timeout(outer, task).await {
+        let (guest, collected) = match tokio::time::timeout(outer, task).await {
             Ok(Ok(r)) => r,
             Ok(Err(join)) => {
                 tracing::error!(error = %join, "guest task failed");
@@ -547,6 +549,27 @@ fn limit_and_actual(
         Outcome::ConcurrencyLimit => (Some(i64::from(l.concurrency)), None),
         _ => (None, None),
     }
+}
+
+/// The response a guest hands to `response-outparam.set`, its body read
+/// whole under [`MAX_RESPONSE_BYTES`]; `None` when the guest never set one.
+async fn collect_response(
+    rx: tokio::sync::oneshot::Receiver<Result<http::Response<HyperOutgoingBody>, ErrorCode>>,
+) -> Option<Result<http::Response<Bytes>, Outcome>> {
+    let resp = rx.await.ok()?;
+    Some(match resp {
+        Ok(resp) => {
+            let (parts, body) = resp.into_parts();
+            match Limited::new(body, MAX_RESPONSE_BYTES).collect().await {
+                Ok(b) => Ok(http::Response::from_parts(parts, b.to_bytes())),
+                Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                    Err(Outcome::ResponseTooLarge)
+                }
+                Err(_) => Err(Outcome::Trap),
+            }
+        }
+        Err(_code) => Err(Outcome::Trap),
+    })
 }
 
 fn sanitize(mut resp: http::Response<Bytes>) -> http::Response<Bytes> {
