@@ -63,7 +63,9 @@ pub fn app(state: Arc<AppState>) -> Router {
     // Extractors (package uploads, JSON bodies) read at most this much; the
     // gateway applies its own request limit to extension calls.
     let body_limit = axum::extract::DefaultBodyLimit::max(state.config.max_upload_bytes);
-    Router::new()
+    // The control API, health and metrics are traced: one `http` span per
+    // request, so whatever is logged while it is served names it.
+    let traced = Router::new()
         .merge(control)
         .route(
             "/openapi.json",
@@ -72,18 +74,25 @@ pub fn app(state: Arc<AppState>) -> Router {
                 async move { Json(api.as_ref().clone()) }
             }),
         )
-        .route("/x/{project}/{extension}", any(gateway::root))
-        .route("/x/{project}/{extension}/", any(gateway::root))
-        .route("/x/{project}/{extension}/{*rest}", any(gateway::nested))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { problem::ApiError::not_found("no such route") })
-        .layer(body_limit)
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
+        }));
+    // The gateway is the hot path: no span per call (creating one, with its
+    // fields formatted, was about 2.5 % of a call's instructions). What it
+    // logs names the request id, project and extension itself, and every
+    // call has its usage record.
+    let gateway = Router::new()
+        .route("/x/{project}/{extension}", any(gateway::root))
+        .route("/x/{project}/{extension}/", any(gateway::root))
+        .route("/x/{project}/{extension}/{*rest}", any(gateway::nested));
+    traced
+        .merge(gateway)
+        .layer(body_limit)
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(SetRequestIdLayer::new(x_request_id, TimeOrderedRequestId))
         // Request ids are the host's own: they key usage records, so a

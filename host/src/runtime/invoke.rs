@@ -143,7 +143,8 @@ impl Runtime {
         let mut store = match new_store(self, loaded, meter, events) {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(error = %e, "store setup failed");
+                tracing::error!(request_id, project = %loaded.project, extension = loaded.name(), error = %e,
+                    "store setup failed");
                 return (Outcome::Trap, None);
             }
         };
@@ -160,7 +161,8 @@ impl Runtime {
         let (req, out) = match prepared {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(error = %e, "request could not be handed to the guest");
+                tracing::warn!(request_id, project = %loaded.project, extension = loaded.name(), error = %e,
+                    "request could not be handed to the guest");
                 return (Outcome::Trap, None);
             }
         };
@@ -206,7 +208,8 @@ impl Runtime {
         let (guest, collected) = match tokio::time::timeout(outer, task).await {
             Ok(Ok(r)) => r,
             Ok(Err(join)) => {
-                tracing::error!(error = %join, "guest task failed");
+                tracing::error!(request_id, project = %loaded.project, extension = loaded.name(), error = %join,
+                    "guest task failed");
                 return (Outcome::Trap, None);
             }
             Err(_) => {
@@ -218,7 +221,8 @@ impl Runtime {
             (Err(e), _) => {
                 let outcome = classify(&e, refused(meter));
                 if outcome == Outcome::Trap {
-                    tracing::info!(error = %format!("{e:#}"), extension = %loaded.name(), "guest trapped");
+                    tracing::info!(request_id, project = %loaded.project, extension = loaded.name(),
+                        error = %format!("{e:#}"), "guest trapped");
                 }
                 (outcome, None)
             }
