@@ -19,6 +19,8 @@ use crate::state::AppState;
 const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 /// Cached keys at most; the cache is cleared when full.
 const KEY_CACHE_MAX: usize = 10_000;
+/// The header PostgREST clients send the key in.
+pub const APIKEY: axum::http::HeaderName = axum::http::HeaderName::from_static("apikey");
 /// Longest credential we look at; anything longer is refused unread.
 const MAX_CREDENTIAL_BYTES: usize = 256;
 
@@ -42,7 +44,7 @@ pub fn credential(headers: &HeaderMap) -> Option<&str> {
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    let key = bearer.or_else(|| headers.get("apikey").and_then(|v| v.to_str().ok()))?;
+    let key = bearer.or_else(|| headers.get(&APIKEY).and_then(|v| v.to_str().ok()))?;
     let key = key.trim();
     (!key.is_empty() && key.len() <= MAX_CREDENTIAL_BYTES).then_some(key)
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
 
@@ -20,10 +20,12 @@ use crate::state::AppState;
 /// Request headers never passed to an extension: the caller's credentials
 /// (an extension must not learn the project's API key) and cookies of the
 /// host's origin.
-const STRIPPED_REQUEST_HEADERS: &[&str] = &["authorization", "apikey", "cookie", "proxy-authorization"];
+/// Names, not strings: a name given as a string is parsed on every lookup.
+const STRIPPED_REQUEST_HEADERS: [HeaderName; 4] =
+    [header::AUTHORIZATION, auth::APIKEY, header::COOKIE, header::PROXY_AUTHORIZATION];
 
 /// Set by the request-id layer in [`super::app`]; never taken from a client.
-const REQUEST_ID: &str = "x-request-id";
+const REQUEST_ID: HeaderName = super::X_REQUEST_ID;
 
 fn not_found() -> ApiError {
     ApiError::not_found("no such extension in this project")
@@ -117,8 +119,8 @@ async fn handle(
         .path_and_query(path_and_query)
         .build()
         .map_err(|_| ApiError::bad_request("bad_uri", "the request URI is not valid"))?;
-    for h in STRIPPED_REQUEST_HEADERS {
-        parts.headers.remove(*h);
+    for h in &STRIPPED_REQUEST_HEADERS {
+        parts.headers.remove(h);
     }
     if !parts.headers.contains_key(header::HOST) {
         parts.headers.insert(header::HOST, HeaderValue::from_static("localhost"));

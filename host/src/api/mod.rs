@@ -26,6 +26,10 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
+/// The request id header: set by the host on every request (never taken
+/// from a client) and returned on every response.
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// The actor audit entries name for calls made with the admin token.
 pub(crate) const ADMIN: &str = "admin";
 
@@ -59,7 +63,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: Arc<AppState>) -> Router {
     let (control, api) = control_api().split_for_parts();
     let api = Arc::new(api);
-    let x_request_id = HeaderName::from_static("x-request-id");
     // Extractors (package uploads, JSON bodies) read at most this much; the
     // gateway applies its own request limit to extension calls.
     let body_limit = axum::extract::DefaultBodyLimit::max(state.config.max_upload_bytes);
@@ -79,7 +82,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_text))
         .fallback(|| async { problem::ApiError::not_found("no such route") })
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let id = req.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }));
     // The gateway is the hot path: no span per call (creating one, with its
@@ -93,8 +96,8 @@ pub fn app(state: Arc<AppState>) -> Router {
     traced
         .merge(gateway)
         .layer(body_limit)
-        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(SetRequestIdLayer::new(x_request_id, TimeOrderedRequestId))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, TimeOrderedRequestId))
         // Request ids are the host's own: they key usage records, so a
         // client-supplied one is dropped before a fresh one is set.
         .layer(axum::middleware::map_request(drop_client_request_id))
@@ -117,7 +120,7 @@ impl MakeRequestId for TimeOrderedRequestId {
 }
 
 async fn drop_client_request_id(mut req: Request<axum::body::Body>) -> Request<axum::body::Body> {
-    req.headers_mut().remove("x-request-id");
+    req.headers_mut().remove(&X_REQUEST_ID);
     req
 }
 

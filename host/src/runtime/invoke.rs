@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::header::{self, HeaderName};
 use futures::FutureExt as _;
 use http_body_util::{BodyExt, Full, Limited};
 use wasmtime::{Store, UpdateDeadline};
@@ -33,19 +34,19 @@ const OUTER_GRACE: Duration = Duration::from_millis(250);
 
 /// Response headers an extension may not set: hop-by-hop fields belong to
 /// the connection, and cookies would be scoped to the host, not the extension.
-const STRIPPED_RESPONSE_HEADERS: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "set-cookie",
-    "set-cookie2",
+const STRIPPED_RESPONSE_HEADERS: [HeaderName; 12] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::CONTENT_LENGTH,
+    header::SET_COOKIE,
+    HeaderName::from_static("set-cookie2"),
 ];
 
 /// What an invocation produced.
@@ -578,8 +579,8 @@ async fn collect_response(
 
 fn sanitize(mut resp: http::Response<Bytes>) -> http::Response<Bytes> {
     let headers = resp.headers_mut();
-    for name in STRIPPED_RESPONSE_HEADERS {
-        headers.remove(*name);
+    for name in &STRIPPED_RESPONSE_HEADERS {
+        headers.remove(name);
     }
     resp
 }
