@@ -76,7 +76,7 @@ impl Recorded {
     fn move_into(&self, usage: &mut VecDeque<magflock_store::UsageRecord>) {
         // A panic elsewhere cannot leave the list half-changed: take it anyway.
         let taken = std::mem::take(&mut *self.events.lock().unwrap_or_else(PoisonError::into_inner));
-        usage.extend(taken.iter().map(|(at, e)| to_row(*at, e)));
+        usage.extend(taken.into_iter().map(|(at, e)| to_row(at, e)));
     }
 }
 
@@ -131,15 +131,15 @@ impl UsageSink {
     }
 }
 
-fn to_row(created_at: i64, e: &UsageEvent) -> magflock_store::UsageRecord {
+fn to_row(created_at: i64, e: UsageEvent) -> magflock_store::UsageRecord {
     let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     magflock_store::UsageRecord {
-        request_id: e.request_id.clone(),
-        project_id: e.project.clone(),
-        extension: e.extension.clone(),
-        version: e.version.clone(),
-        endpoint: e.endpoint.clone(),
-        method: e.method.clone(),
+        request_id: e.request_id,
+        project_id: e.project,
+        extension: e.extension,
+        version: e.version,
+        endpoint: e.endpoint,
+        method: e.method,
         status: e.status,
         outcome: e.outcome.to_owned(),
         fuel_used: i(e.fuel_used),

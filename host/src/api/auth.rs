@@ -3,7 +3,7 @@
 //! briefly so the gateway does not hit the database on every call.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
@@ -24,9 +24,13 @@ pub const APIKEY: axum::http::HeaderName = axum::http::HeaderName::from_static("
 /// Longest credential we look at; anything longer is refused unread.
 const MAX_CREDENTIAL_BYTES: usize = 256;
 
+/// An authenticated key and when the store last vouched for it; shared, not
+/// copied, by every request that presents it.
+type Cached = (Arc<magflock_store::ApiKey>, Instant);
+
 #[derive(Default)]
 pub struct KeyCache {
-    map: Mutex<HashMap<[u8; 32], (magflock_store::ApiKey, Instant)>>,
+    map: Mutex<HashMap<[u8; 32], Cached>>,
 }
 
 impl KeyCache {
@@ -66,7 +70,7 @@ pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErr
 pub async fn api_key(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<magflock_store::ApiKey>, ApiError> {
+) -> Result<Option<Arc<magflock_store::ApiKey>>, ApiError> {
     let Some(secret) = credential(headers) else { return Ok(None) };
     let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
     if let Ok(m) = state.keys.map.lock()
@@ -75,7 +79,7 @@ pub async fn api_key(
     {
         return Ok(Some(k.clone()));
     }
-    let key = state.store.authenticate_api_key(secret).await?;
+    let key = state.store.authenticate_api_key(secret).await?.map(Arc::new);
     if let (Some(k), Ok(mut m)) = (&key, state.keys.map.lock()) {
         if m.len() >= KEY_CACHE_MAX {
             m.clear();
