@@ -18,7 +18,10 @@
 //! `MAGFLOCK_BENCH_CONNECTIONS` (16), `MAGFLOCK_BENCH_LOGGING=0` (the
 //! gateway child without the log subscriber `magflock serve` installs),
 //! `MAGFLOCK_BENCH_POOL_INSTANCES` (the gateway's pool slots; a small pool
-//! lets `serve maggate <dir>` run under valgrind).
+//! lets `serve maggate <dir>` run under valgrind, as
+//! `scripts/bench-instructions.sh` does), `MAGFLOCK_BENCH_HTTP_WORKERS` and
+//! `MAGFLOCK_BENCH_GUEST_WORKERS` (the MagGate child's HTTP and guest
+//! runtime threads; default one each per core).
 //! Goal: MagGate ≥ 0.5× native req/s.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
