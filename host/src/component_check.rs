@@ -117,6 +117,11 @@ impl WorkerChecker {
             .arg(self.memory_bytes.to_string())
             .arg("--cpu-seconds")
             .arg(cpu_seconds.to_string())
+            // The worker's allocator (mimalloc, decision 019) would reserve
+            // address space a gibibyte at a time, and the worker's cap counts
+            // address space: reserving in small steps keeps the cap a
+            // measure of what the check uses.
+            .env("MIMALLOC_ARENA_RESERVE", "16MiB")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -83,7 +83,14 @@ fn base_config(limits: &EngineLimits) -> Config {
 /// demand. The check never instantiates, and a pool's up-front address-space
 /// reservation would not fit under the check worker's memory cap.
 pub fn build_check_engine(limits: &EngineLimits) -> wasmtime::Result<Engine> {
-    Engine::new(&base_config(limits))
+    let mut config = base_config(limits);
+    // The check worker runs under an address-space cap. Parallel compilation
+    // would start a thread pool first, and a thread whose stack does not fit
+    // under the cap makes the pool panic; compiling on the worker's own
+    // thread, running out of memory is an allocation failure the worker
+    // reports as one. Its CPU-time cap counts every thread anyway.
+    config.parallel_compilation(false);
+    Engine::new(&config)
 }
 
 /// Builds the host's engine.
