@@ -2,9 +2,9 @@
 //! invocation deadlines. Every wasmtime setting the host relies on lives here,
 //! each with the reason it is set.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -127,26 +127,78 @@ pub fn build_engine(limits: &EngineLimits) -> wasmtime::Result<Engine> {
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on its own OS thread, so
 /// that deadlines fire even when every async worker is busy running guests.
+/// It ticks only while a store is alive ([`EpochTicker::ticking`]): an idle
+/// host does not wake a thousand times a second.
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
+    active: Arc<Active>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// Stores alive, and the ticker thread to wake when the first one appears.
+#[derive(Default)]
+struct Active {
+    stores: AtomicUsize,
+    ticker: OnceLock<Thread>,
+    /// Epochs advanced so far.
+    ticks: AtomicU64,
+}
+
+/// How long an idle ticker sleeps before it looks again without being
+/// woken: a bound on a missed wake-up, never the normal path.
+const IDLE_RECHECK: Duration = Duration::from_millis(100);
+
+/// Held by a store for as long as it lives: while any is held, the epoch
+/// advances. Every guest runs in a store, so every guest is under its
+/// deadline.
+pub struct Ticking(Arc<Active>);
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        self.0.stores.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl EpochTicker {
     pub fn start(engine: &Engine) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
+        let active = Arc::new(Active::default());
         let weak = engine.weak();
-        let flag = stop.clone();
+        let (flag, seen) = (stop.clone(), active.clone());
         let thread = std::thread::Builder::new().name("magflock-epoch".into()).spawn(move || {
             while !flag.load(Ordering::Relaxed) {
+                if seen.stores.load(Ordering::Acquire) == 0 {
+                    // A store created after the check unparks the thread,
+                    // and an unpark before the park makes it return at once.
+                    std::thread::park_timeout(IDLE_RECHECK);
+                    continue;
+                }
                 std::thread::sleep(EPOCH_TICK);
                 match weak.upgrade() {
                     Some(engine) => engine.increment_epoch(),
                     None => break,
                 }
+                seen.ticks.fetch_add(1, Ordering::Relaxed);
             }
         })?;
-        Ok(Self { stop, thread: Some(thread) })
+        let _ = active.ticker.set(thread.thread().clone());
+        Ok(Self { stop, active, thread: Some(thread) })
+    }
+
+    /// Keeps the epoch advancing until the returned value is dropped; each
+    /// store holds one.
+    pub fn ticking(&self) -> Ticking {
+        if self.active.stores.fetch_add(1, Ordering::AcqRel) == 0
+            && let Some(t) = self.active.ticker.get()
+        {
+            t.unpark();
+        }
+        Ticking(self.active.clone())
+    }
+
+    /// Epochs advanced since the ticker started.
+    pub fn ticks(&self) -> u64 {
+        self.active.ticks.load(Ordering::Relaxed)
     }
 }
 
@@ -154,7 +206,51 @@ impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits until `f` holds, up to 10 s.
+    fn eventually(f: impl Fn() -> bool) -> bool {
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < until {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    #[test]
+    fn the_epoch_advances_only_while_a_store_is_alive() {
+        let engine = build_check_engine(&EngineLimits::default()).unwrap();
+        let ticker = EpochTicker::start(&engine).unwrap();
+        std::thread::sleep(EPOCH_TICK * 20);
+        assert_eq!(ticker.ticks(), 0, "an idle host ticked");
+
+        let one = ticker.ticking();
+        let two = ticker.ticking();
+        assert!(eventually(|| ticker.ticks() >= 3), "no ticks while stores were alive");
+        drop(one);
+        let before = ticker.ticks();
+        assert!(eventually(|| ticker.ticks() >= before + 3), "one store left alive stopped the ticks");
+
+        drop(two);
+        // A tick already under way may still land; then the ticker sleeps.
+        std::thread::sleep(EPOCH_TICK * 5);
+        let after = ticker.ticks();
+        std::thread::sleep(EPOCH_TICK * 20);
+        assert!(ticker.ticks() <= after + 1, "the ticker kept ticking with no store alive");
+
+        // And it wakes again for the next store.
+        let _again = ticker.ticking();
+        assert!(eventually(|| ticker.ticks() > after + 1), "the ticker did not wake for a new store");
     }
 }

@@ -64,8 +64,14 @@ fn new_store(
     events: EventsState,
 ) -> wasmtime::Result<Store<InvocationState>> {
     let deadline = Instant::now() + loaded.limits.timeout;
-    let mut state =
-        InvocationState::new(loaded.grants.clone(), loaded.limits.memory_bytes, meter.clone(), deadline);
+    let ticking = rt.ticker.ticking();
+    let mut state = InvocationState::new(
+        loaded.grants.clone(),
+        loaded.limits.memory_bytes,
+        meter.clone(),
+        deadline,
+        ticking,
+    );
     state.events = events;
     let mut store = Store::new(rt.engine(), state);
     store.limiter(|s| &mut s.limiter);

@@ -178,7 +178,7 @@ pub struct Runtime {
     /// out and shut down in the background on drop, which is allowed from
     /// async code.
     guests: Option<tokio::runtime::Runtime>,
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
     store: Arc<magflock_store::Store>,
     /// Compiled components on disk; without it every load compiles.
     cache: Option<Arc<ArtifactCache>>,
@@ -203,7 +203,7 @@ impl Runtime {
         Ok(Self {
             engine,
             guests,
-            _ticker: ticker,
+            ticker,
             store: store.clone(),
             cache: None,
             usage,

@@ -35,10 +35,18 @@ pub struct InvocationState {
     pub(crate) deadline: Instant,
     /// The hop and request id of the events this invocation publishes.
     pub(crate) events: crate::capabilities::events::EventsState,
+    /// Keeps the epoch advancing while this store lives.
+    _ticking: crate::engine::Ticking,
 }
 
 impl InvocationState {
-    pub fn new(grants: Arc<Grants>, memory_limit: u64, meter: Arc<Meter>, deadline: Instant) -> Self {
+    pub fn new(
+        grants: Arc<Grants>,
+        memory_limit: u64,
+        meter: Arc<Meter>,
+        deadline: Instant,
+        ticking: crate::engine::Ticking,
+    ) -> Self {
         let mut http = WasiHttpCtx::new();
         http.set_field_size_limit(MAX_FIELD_BYTES);
         Self {
@@ -52,6 +60,7 @@ impl InvocationState {
             log_budget: crate::capabilities::logging::MAX_LINES_PER_INVOCATION,
             deadline,
             events: Default::default(),
+            _ticking: ticking,
         }
     }
 }
