@@ -127,8 +127,9 @@ pub fn build_engine(limits: &EngineLimits) -> wasmtime::Result<Engine> {
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on its own OS thread, so
 /// that deadlines fire even when every async worker is busy running guests.
-/// It ticks only while a store is alive ([`EpochTicker::ticking`]): an idle
-/// host does not wake a thousand times a second.
+/// It ticks while a store is alive ([`EpochTicker::ticking`]) and parks once
+/// none has been for [`IDLE_TICKS_BEFORE_PARKING`] ticks: an idle host does
+/// not wake a thousand times a second.
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
     active: Arc<Active>,
@@ -139,6 +140,8 @@ pub struct EpochTicker {
 #[derive(Default)]
 struct Active {
     stores: AtomicUsize,
+    /// The ticker is parked, or about to park.
+    parked: AtomicBool,
     ticker: OnceLock<Thread>,
     /// Epochs advanced so far.
     ticks: AtomicU64,
@@ -147,6 +150,11 @@ struct Active {
 /// How long an idle ticker sleeps before it looks again without being
 /// woken: a bound on a missed wake-up, never the normal path.
 const IDLE_RECHECK: Duration = Duration::from_millis(100);
+
+/// Ticks with no store alive before the ticker parks: under load stores
+/// come and go between ticks, and parking then would cost a wake-up per
+/// request; after 100 ms without any, the host is idle.
+const IDLE_TICKS_BEFORE_PARKING: u32 = 100;
 
 /// Held by a store for as long as it lives: while any is held, the epoch
 /// advances. Every guest runs in a store, so every guest is under its
@@ -166,11 +174,25 @@ impl EpochTicker {
         let weak = engine.weak();
         let (flag, seen) = (stop.clone(), active.clone());
         let thread = std::thread::Builder::new().name("magflock-epoch".into()).spawn(move || {
+            // Idle from the start: parked until the first store.
+            let mut idle = IDLE_TICKS_BEFORE_PARKING;
             while !flag.load(Ordering::Relaxed) {
-                if seen.stores.load(Ordering::Acquire) == 0 {
-                    // A store created after the check unparks the thread,
-                    // and an unpark before the park makes it return at once.
-                    std::thread::park_timeout(IDLE_RECHECK);
+                if seen.stores.load(Ordering::SeqCst) == 0 {
+                    idle = idle.saturating_add(1);
+                } else {
+                    idle = 0;
+                }
+                if idle >= IDLE_TICKS_BEFORE_PARKING {
+                    // Announce the park, then look again: a store created
+                    // after that look sees `parked` and unparks the thread
+                    // (an unpark before the park makes it return at once).
+                    seen.parked.store(true, Ordering::SeqCst);
+                    if seen.stores.load(Ordering::SeqCst) == 0 {
+                        std::thread::park_timeout(IDLE_RECHECK);
+                    }
+                    seen.parked.store(false, Ordering::SeqCst);
+                    // Still idle unless a store came: then the next look
+                    // resets the count and ticking resumes.
                     continue;
                 }
                 std::thread::sleep(EPOCH_TICK);
@@ -188,7 +210,8 @@ impl EpochTicker {
     /// Keeps the epoch advancing until the returned value is dropped; each
     /// store holds one.
     pub fn ticking(&self) -> Ticking {
-        if self.active.stores.fetch_add(1, Ordering::AcqRel) == 0
+        self.active.stores.fetch_add(1, Ordering::SeqCst);
+        if self.active.parked.load(Ordering::SeqCst)
             && let Some(t) = self.active.ticker.get()
         {
             t.unpark();
@@ -229,7 +252,7 @@ mod tests {
     }
 
     #[test]
-    fn the_epoch_advances_only_while_a_store_is_alive() {
+    fn the_epoch_advances_while_a_store_is_alive_and_stops_when_idle() {
         let engine = build_check_engine(&EngineLimits::default()).unwrap();
         let ticker = EpochTicker::start(&engine).unwrap();
         std::thread::sleep(EPOCH_TICK * 20);
@@ -243,11 +266,14 @@ mod tests {
         assert!(eventually(|| ticker.ticks() >= before + 3), "one store left alive stopped the ticks");
 
         drop(two);
-        // A tick already under way may still land; then the ticker sleeps.
-        std::thread::sleep(EPOCH_TICK * 5);
+        // With no store alive it ticks on for a while, then parks.
+        let stopped = || {
+            let a = ticker.ticks();
+            std::thread::sleep(EPOCH_TICK * 20);
+            ticker.ticks() <= a + 1
+        };
+        assert!(eventually(stopped), "the ticker kept ticking with no store alive");
         let after = ticker.ticks();
-        std::thread::sleep(EPOCH_TICK * 20);
-        assert!(ticker.ticks() <= after + 1, "the ticker kept ticking with no store alive");
 
         // And it wakes again for the next store.
         let _again = ticker.ticking();
