@@ -2,9 +2,9 @@
 //! invocation deadlines. Every wasmtime setting the host relies on lives here,
 //! each with the reason it is set.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::{JoinHandle, Thread};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -131,18 +131,18 @@ pub fn build_engine(limits: &EngineLimits) -> wasmtime::Result<Engine> {
 /// none has been for [`IDLE_TICKS_BEFORE_PARKING`] ticks: an idle host does
 /// not wake a thousand times a second.
 pub struct EpochTicker {
-    stop: Arc<AtomicBool>,
     active: Arc<Active>,
+    /// Unparked by the first store after an idle spell, and at shutdown.
     thread: Option<JoinHandle<()>>,
 }
 
-/// Stores alive, and the ticker thread to wake when the first one appears.
+/// What the ticker thread and the stores share.
 #[derive(Default)]
 struct Active {
     stores: AtomicUsize,
     /// The ticker is parked, or about to park.
     parked: AtomicBool,
-    ticker: OnceLock<Thread>,
+    stop: AtomicBool,
     /// Epochs advanced so far.
     ticks: AtomicU64,
 }
@@ -169,14 +169,13 @@ impl Drop for Ticking {
 
 impl EpochTicker {
     pub fn start(engine: &Engine) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
         let active = Arc::new(Active::default());
         let weak = engine.weak();
-        let (flag, seen) = (stop.clone(), active.clone());
+        let seen = active.clone();
         let thread = std::thread::Builder::new().name("magflock-epoch".into()).spawn(move || {
             // Idle from the start: parked until the first store.
             let mut idle = IDLE_TICKS_BEFORE_PARKING;
-            while !flag.load(Ordering::Relaxed) {
+            while !seen.stop.load(Ordering::Relaxed) {
                 if seen.stores.load(Ordering::SeqCst) == 0 {
                     idle = idle.saturating_add(1);
                 } else {
@@ -203,8 +202,7 @@ impl EpochTicker {
                 seen.ticks.fetch_add(1, Ordering::Relaxed);
             }
         })?;
-        let _ = active.ticker.set(thread.thread().clone());
-        Ok(Self { stop, active, thread: Some(thread) })
+        Ok(Self { active, thread: Some(thread) })
     }
 
     /// Keeps the epoch advancing until the returned value is dropped; each
@@ -212,9 +210,9 @@ impl EpochTicker {
     pub fn ticking(&self) -> Ticking {
         self.active.stores.fetch_add(1, Ordering::SeqCst);
         if self.active.parked.load(Ordering::SeqCst)
-            && let Some(t) = self.active.ticker.get()
+            && let Some(t) = &self.thread
         {
-            t.unpark();
+            t.thread().unpark();
         }
         Ticking(self.active.clone())
     }
@@ -227,7 +225,7 @@ impl EpochTicker {
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.active.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             t.thread().unpark();
             let _ = t.join();

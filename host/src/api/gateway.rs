@@ -24,9 +24,6 @@ use crate::state::AppState;
 const STRIPPED_REQUEST_HEADERS: [HeaderName; 4] =
     [header::AUTHORIZATION, auth::APIKEY, header::COOKIE, header::PROXY_AUTHORIZATION];
 
-/// Set by the request-id layer in [`super::app`]; never taken from a client.
-const REQUEST_ID: HeaderName = super::X_REQUEST_ID;
-
 fn not_found() -> ApiError {
     ApiError::not_found("no such extension in this project")
 }
@@ -92,7 +89,7 @@ async fn handle(
     };
     let endpoint = endpoint.pattern().to_owned();
 
-    let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let request_id = req.headers().get(&super::X_REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (mut parts, body) = req.into_parts();
     let body = match Limited::new(body, state.config.max_request_bytes).collect().await {
         Ok(b) => b.to_bytes(),
